@@ -1,0 +1,1 @@
+"""nnx-conformance: differential conformance suite for the NNX pure-state-update exercise."""
