@@ -11,6 +11,7 @@ instructions, which decides the last bits of JAX's truncated normal.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -85,6 +86,7 @@ def _xla_max_isa() -> str | None:
     return found[-1].strip("'\"").upper() if found else None  # the last flag wins
 
 
+@functools.lru_cache(maxsize=1)  # the hardware does not change; XLA_FLAGS is re-read
 def _cpu_has_fma() -> bool:
     machine = platform.machine().lower()
     if machine in ("aarch64", "arm64"):

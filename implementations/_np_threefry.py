@@ -1,0 +1,122 @@
+"""Vectorised threefry2x32-20 and ``jax.random.bits`` (32-bit) in NumPy.
+
+Mirrors ``jax/_src/random/threefry2x32.py``: ``_threefry_random_bits_partitionable`` (a 64-bit
+row-major counter split into hi/lo words, output ``y0 ^ y1``) and
+``_threefry_random_bits_original`` ("legacy": one threefry over the flattened counter
+``iota(n)``, padded with a zero when ``n`` is odd, halves as the two words, outputs
+concatenated). Work is done in place on cache-sized chunks: threefry is ~110 elementwise passes,
+and keeping both words in L2 is what makes it fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from implementations._xla_constants import THREEFRY_PARITY, THREEFRY_ROTATIONS
+
+_U32 = np.uint32
+CHUNK = 1 << 15  # elements per word per chunk: 2 words + 1 scratch = 384 KiB
+# JAX only splits the legacy counter into blocks at 2**32 - 1 words; the suite caps kernels at
+# 2**28 elements, so that branch is deliberately not ported.
+_LEGACY_BLOCK = 0xFFFFFFFF
+
+
+def _key_schedule(key: tuple[int, int]) -> tuple[np.uint32, np.uint32, np.uint32]:
+    k0, k1 = int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF
+    return _U32(k0), _U32(k1), _U32(k0 ^ k1 ^ THREEFRY_PARITY)
+
+
+def _rounds_inplace(ks, x0: np.ndarray, x1: np.ndarray, tmp: np.ndarray) -> None:
+    """Applies the 20 rounds and key injections to ``x0, x1`` (already keyed with ks0, ks1)."""
+    for i in range(5):
+        for r in THREEFRY_ROTATIONS[i % 2]:
+            np.add(x0, x1, out=x0)
+            np.right_shift(x1, _U32(32 - r), out=tmp)
+            np.left_shift(x1, _U32(r), out=x1)
+            np.bitwise_or(x1, tmp, out=x1)
+            np.bitwise_xor(x1, x0, out=x1)
+        np.add(x0, ks[(i + 1) % 3], out=x0)
+        np.add(x1, _U32((int(ks[(i + 2) % 3]) + i + 1) & 0xFFFFFFFF), out=x1)
+
+
+def threefry2x32(key: tuple[int, int], x0: np.ndarray, x1: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Threefry-2x32-20 of counter words ``x0, x1`` (equal-shape uint32 arrays).
+
+    Args:
+        key: the two 32-bit key words.
+        x0: first counter words.
+        x1: second counter words.
+
+    Returns:
+        ``(y0, y1)``, new uint32 arrays of the same shape.
+    """
+    ks = _key_schedule(key)
+    y0 = np.add(np.asarray(x0, dtype=_U32), ks[0], dtype=_U32)
+    y1 = np.add(np.asarray(x1, dtype=_U32), ks[1], dtype=_U32)
+    flat0, flat1 = y0.reshape(-1), y1.reshape(-1)
+    tmp = np.empty(min(flat0.size, CHUNK), dtype=_U32)
+    for start in range(0, flat0.size, CHUNK):
+        stop = min(start + CHUNK, flat0.size)
+        _rounds_inplace(ks, flat0[start:stop], flat1[start:stop], tmp[: stop - start])
+    return y0, y1
+
+
+def _partitionable(key: tuple[int, int], n: int, out: np.ndarray) -> None:
+    ks = _key_schedule(key)
+    width = min(n, CHUNK)
+    x0, x1, tmp = (np.empty(width, dtype=_U32) for _ in range(3))
+    base = np.arange(width, dtype=np.uint64)
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        count = base[:m] + np.uint64(start)
+        a, b, t = x0[:m], x1[:m], tmp[:m]
+        np.add(np.right_shift(count, np.uint64(32)).astype(_U32), ks[0], out=a)
+        np.add(count.astype(_U32), ks[1], out=b)  # astype keeps the low word
+        _rounds_inplace(ks, a, b, t)
+        np.bitwise_xor(a, b, out=out[start:start + m])
+
+
+def _legacy(key: tuple[int, int], n: int, out: np.ndarray) -> None:
+    if n >= _LEGACY_BLOCK:
+        raise NotImplementedError("legacy random bits for >= 2**32 - 1 words are not ported")
+    half = (n + 1) // 2  # an odd count is padded with one zero word at the end
+    ks = _key_schedule(key)
+    width = min(half, CHUNK)
+    x0, x1, tmp = (np.empty(width, dtype=_U32) for _ in range(3))
+    base = np.arange(width, dtype=_U32)
+    for start in range(0, half, CHUNK):
+        m = min(CHUNK, half - start)
+        a, b, t = x0[:m], x1[:m], tmp[:m]
+        np.add(base[:m], _U32((start + int(ks[0])) & 0xFFFFFFFF), out=a)
+        np.add(base[:m], _U32((half + start + int(ks[1])) & 0xFFFFFFFF), out=b)
+        if 2 * half != n and start + m == half:
+            b[m - 1] = ks[1]  # the padding word is 0, not ``2 * half - 1``
+        _rounds_inplace(ks, a, b, t)
+        out[start:start + m] = a
+        tail = min(m, n - half - start)  # y1 fills the second half, minus the padding
+        if tail > 0:
+            out[half + start: half + start + tail] = b[:tail]
+
+
+def random_bits(key: tuple[int, int], n: int, mode: str) -> np.ndarray:
+    """``jax.random.bits(key, (n,), uint32)`` for a raw threefry key.
+
+    Args:
+        key: the raw key words (``jax.random.key_data``).
+        n: number of 32-bit words; a shape's words are its row-major flattening.
+        mode: ``"partitionable"`` or ``"legacy"`` (``jax_threefry_partitionable``).
+
+    Returns:
+        A uint32 array of length ``n``.
+    """
+    out = np.empty(n, dtype=_U32)
+    if n == 0:
+        return out
+    if mode == "partitionable":
+        _partitionable(key, n, out)
+    elif mode == "legacy":
+        _legacy(key, n, out)
+    else:
+        raise ValueError(f"mode={mode!r}, but should be 'partitionable' or 'legacy'")
+    return out

@@ -1,0 +1,162 @@
+"""Pure-NumPy implementation of the contract (no JAX anywhere in its import tree).
+
+``initial_params`` reproduces ``nnx.Linear(in, out, rngs=nnx.Rngs(seed))`` bit for bit:
+the key ``fold_in(key(seed), 0)`` (``_keys``), 32-bit threefry random bits in either PRNG mode
+(``_np_threefry``), and XLA:CPU's float32 truncated normal scaled by lecun_normal's stddev
+(``_np_float32``). ``pure_state_update`` then computes ``x @ (scale * kernel) + scale * bias``
+in float32 with XLA:CPU's flush-to-zero; the dot product itself is NumPy's, so it agrees with
+JAX's (YNNPACK-blocked) dot to within a rounding bound rather than bit for bit.
+
+Each kernel element is ``RN32(z(bits >> 9) * stddev)``, so for large kernels the float path is
+replaced by a gather from a lazily built 2**23-entry table of ``z`` (32 MiB per FMA setting).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Mapping
+
+import numpy as np
+
+from implementations import _keys
+from implementations._contract import (InputDomainError, params_dict, resolve_x64, validate,
+                                       validate_init)
+from implementations._np_float32 import lecun_stddev, truncnorm_from_mantissa
+from implementations._np_threefry import random_bits
+
+__all__ = ["initial_params", "pure_state_update", "kernel", "truncnorm_table"]
+
+FMA_DOMAIN = "one of None, True, False"
+# Direct path below this many elements; above it the z table is built (once per FMA setting).
+TABLE_MIN_ELEMENTS = 1 << 22
+# Once a table exists, gathering beats the float path from about this size on.
+TABLE_USE_ELEMENTS = 1 << 12
+_CHUNK = 1 << 16  # float-path elements per pass: its temporaries then stay in L2
+_MANTISSAS = 1 << 23
+
+_TABLES: dict[bool, np.ndarray] = {}
+_TABLE_LOCK = threading.Lock()
+
+
+def _resolve_fma(fma: Any) -> bool:
+    if fma is None:
+        return _keys.host_fma_default()
+    if isinstance(fma, (bool, np.bool_)):
+        return bool(fma)
+    raise InputDomainError("fma", repr(fma)[:60], FMA_DOMAIN)
+
+
+def _z_direct(mantissa: np.ndarray, fused: bool) -> np.ndarray:
+    if mantissa.size <= _CHUNK:
+        return truncnorm_from_mantissa(mantissa, fused)
+    out = np.empty(mantissa.shape, dtype=np.float32)
+    for start in range(0, mantissa.size, _CHUNK):
+        out[start:start + _CHUNK] = truncnorm_from_mantissa(mantissa[start:start + _CHUNK], fused)
+    return out
+
+
+def truncnorm_table(fused: bool) -> np.ndarray:
+    """``z`` for every 23-bit mantissa ``k = bits >> 9`` (built on first use, then cached).
+
+    Args:
+        fused: whether to reproduce XLA's FMA contraction.
+
+    Returns:
+        A read-only float32 array of length 2**23.
+    """
+    table = _TABLES.get(fused)
+    if table is None:
+        with _TABLE_LOCK:
+            table = _TABLES.get(fused)
+            if table is None:
+                table = _z_direct(np.arange(_MANTISSAS, dtype=np.uint32), fused)
+                table.flags.writeable = False
+                _TABLES[fused] = table
+    return table
+
+
+def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fused: bool
+           ) -> np.ndarray:
+    """lecun_normal's ``(in_features, features)`` float32 kernel for a raw threefry key.
+
+    Args:
+        key: the raw key the initialiser receives (``_keys.nnx_param_key``).
+        in_features: rows (the fan-in).
+        features: columns.
+        mode: ``"partitionable"`` or ``"legacy"``.
+        fused: whether to reproduce XLA's FMA contraction.
+    """
+    n = in_features * features
+    mantissa = random_bits(key, n, mode)
+    np.right_shift(mantissa, np.uint32(9), out=mantissa)
+    if (fused in _TABLES and n >= TABLE_USE_ELEMENTS) or n >= TABLE_MIN_ELEMENTS:
+        z = truncnorm_table(fused).take(mantissa)
+    else:
+        z = _z_direct(mantissa, fused)
+    np.multiply(z, lecun_stddev(in_features), out=z)  # one float32 rounding, like JAX's eager *
+    return z.reshape(in_features, features)
+
+
+def initial_params(seed, in_features, features, *, prng_mode=None, fma=None
+                   ) -> Mapping[str, np.ndarray]:
+    """The Linear's state before any update (see ``implementations._contract``).
+
+    Args:
+        seed: the ``nnx.Rngs`` seed; x64 follows ``_contract.resolve_x64``.
+        in_features: ``len(x)``.
+        features: output features.
+        prng_mode: ``"partitionable"``, ``"legacy"`` or None (resolved like JAX).
+        fma: None (this host's XLA default), True or False.
+
+    Raises:
+        InputDomainError: an argument is out of the contract's domain.
+    """
+    seed, n_in, n_out, mode = validate_init(seed, in_features, features, prng_mode)
+    fused = _resolve_fma(fma)
+    key = _keys.nnx_param_key(seed, resolve_x64())
+    return params_dict(kernel(key, n_in, n_out, mode, fused), np.zeros(n_out, np.float32))
+
+
+def _flush(a: np.ndarray) -> np.ndarray:
+    """XLA:CPU's FTZ/DAZ: float32 subnormals become zeros of the same sign (in place)."""
+    tiny = np.abs(a) < np.finfo(np.float32).tiny
+    if tiny.any():
+        a[tiny] = np.copysign(np.float32(0), a[tiny])
+    return a
+
+
+def forward(x: np.ndarray, kernel_: np.ndarray, bias: np.ndarray, scale: float) -> np.ndarray:
+    """``x @ (scale * kernel) + scale * bias`` in float32 with flush-to-zero.
+
+    ``scale`` is rounded to float32 like JAX's weakly typed Python float (``1e39`` -> inf).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = _flush(np.array([scale], dtype=np.float32))[0]
+        xs = _flush(np.array(x, dtype=np.float32, copy=True))
+        w = _flush(np.multiply(kernel_, s, dtype=np.float32))
+        b = _flush(np.multiply(bias, s, dtype=np.float32))
+        y = np.matmul(xs, w)
+        np.add(y, b, out=y)
+    return _flush(y)
+
+
+def pure_state_update(seed, x, features, scale, *, prng_mode=None, fma=None) -> np.ndarray:
+    """The contract (see ``implementations._contract``): 1-D float32 of length ``features``.
+
+    Args:
+        seed: the ``nnx.Rngs`` seed.
+        x: 1-D input.
+        features: output features.
+        scale: multiplier of every state leaf.
+        prng_mode: ``"partitionable"``, ``"legacy"`` or None.
+        fma: None (this host's XLA default), True or False.
+
+    Raises:
+        InputDomainError: an argument is out of the contract's domain.
+    """
+    inputs = validate(seed, x, features, scale, prng_mode)
+    fused = _resolve_fma(fma)
+    n_in = int(inputs.x.shape[0])
+    key = _keys.nnx_param_key(inputs.seed, resolve_x64())
+    w = kernel(key, n_in, inputs.features, inputs.prng_mode, fused)
+    return forward(inputs.x, w, np.zeros(inputs.features, np.float32), inputs.scale)
