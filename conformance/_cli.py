@@ -1,0 +1,83 @@
+"""The ``nnx-conformance`` command line: ``run`` (the differential run) and the subcommands
+other modules register (``check``, ``matrix``).
+
+Exit codes: 0 everything conforms, 1 a disagreement (or a vacuous run), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from conformance._cases import PROFILES
+from implementations._registry import IMPLEMENTATIONS
+
+#: Modules that add a subcommand through ``register(subparsers)``.
+SUBCOMMAND_MODULES: tuple[str, ...] = ("conformance._check_cli", "conformance._matrix")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cases={text!r}, but should be an integer >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--cases={value}, but should be an integer >= 1")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    from conformance._cases import collect
+    from conformance._report import render_text, write_json
+    from conformance._runner import run
+
+    print(f"drawing {args.cases} cases (profile {args.profile})...", file=sys.stderr)
+    cases = collect(args.cases, args.profile)
+    result = run(cases, names=args.impl or None, progress=not args.quiet)
+    render_text(result, stream=sys.stderr if args.json == "-" else sys.stdout)
+    if args.json:
+        write_json(result, args.json)
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nnx-conformance",
+        description="Differential conformance suite for the NNX pure-state-update exercise.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    run = sub.add_parser("run", help="run every implementation and oracle on the shared cases",
+                         description="Run every available implementation and metamorphic "
+                                     "relation on the shared cases; exit 0 only if all agree.")
+    run.add_argument("--cases", type=_positive, default=500,
+                     help="number of cases to draw (default 500)")
+    run.add_argument("--impl", nargs="+", choices=sorted(IMPLEMENTATIONS), metavar="NAME",
+                     help=f"implementations to run (default: all of {sorted(IMPLEMENTATIONS)})")
+    run.add_argument("--profile", choices=PROFILES, default="ci",
+                     help="Hypothesis profile: dev (random), ci (derandomized, default), "
+                          "thorough (more shapes)")
+    run.add_argument("--json", metavar="PATH", help="also write the result as JSON ('-': stdout)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(handler=_run)
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # that subcommand's module is not part of this checkout
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of ``python -m conformance``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
