@@ -5,10 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
-
 from implementations._contract import validate
-from implementations._nnx import build, initial_params, prng_mode_context, to_output
+from implementations._nnx import build, initial_params, merge, prng_mode_context, split, to_output
 
 __all__ = ["initial_params", "pure_state_update"]
 
@@ -19,7 +17,7 @@ def pure_state_update(seed, x, features, scale, *, prng_mode=None) -> np.ndarray
     factor = inputs.scale
     with prng_mode_context(inputs.prng_mode):
         model = build(inputs)
-        graphdef, state = nnx.split(model)
+        graphdef, state = split(model)  # nnx.split (a Module method in Flax 0.8.2)
         new_state = jax.tree_util.tree_map(lambda leaf: leaf * factor, state)
-        merged = nnx.merge(graphdef, new_state)
+        merged = merge(graphdef, new_state)  # nnx.merge
         return to_output(merged(jnp.asarray(inputs.x)))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
-
 from implementations._contract import validate
-from implementations._nnx import build, initial_params, prng_mode_context, to_output
+from implementations._nnx import (
+    build, initial_params, nnx, prng_mode_context, state, to_output, update)
 
 __all__ = ["initial_params", "pure_state_update"]
 
@@ -19,6 +18,6 @@ def pure_state_update(seed, x, features, scale, *, prng_mode=None) -> np.ndarray
     factor = inputs.scale
     with prng_mode_context(inputs.prng_mode):
         model = build(inputs)  # fresh, so updating it in place leaves nobody else's model changed
-        params = nnx.state(model, nnx.Param)
-        nnx.update(model, jax.tree_util.tree_map(lambda leaf: leaf * factor, params))
+        params = state(model, nnx.Param)  # nnx.state (Module.extract in Flax 0.8.2)
+        update(model, jax.tree_util.tree_map(lambda leaf: leaf * factor, params))  # nnx.update
         return to_output(model(jnp.asarray(inputs.x)))
