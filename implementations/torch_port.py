@@ -1,0 +1,160 @@
+"""The exercise in PyTorch: ``nn.Linear`` with nnx's initializer ported, pure update via torch.func.
+
+The PyTorch analogue of ``nnx.split`` / ``tree_map`` / ``nnx.merge`` is to take the module's
+parameters as a dict, build a new dict with every entry scaled, and run the module with
+``torch.func.functional_call(module, new_params, (x,))``: the module object and its parameters
+are never modified.
+
+The initial parameters are bit-identical to ``nnx.Linear(len(x), features,
+rngs=nnx.Rngs(seed))``: the kernel key comes from ``implementations._keys`` (shared with the
+NumPy port), the random bits from ``_torch_threefry`` and the truncated normal from
+``_torch_float32``; the bias is zeros. The forward pass runs in float32 and models XLA:CPU's
+handling of subnormals (flush-to-zero, denormals-are-zero); its last bits may differ from JAX's
+dot product, whose summation order is YNNPACK's.
+
+See ``implementations._contract`` for the contract and the input domain.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from implementations import _keys
+from implementations._contract import (
+    InputDomainError,
+    _short,
+    params_dict,
+    resolve_x64,
+    validate,
+    validate_init,
+)
+from implementations._torch_float32 import lecun_stddev, truncated_normal_from_bits
+from implementations._torch_threefry import random_bits
+
+__all__ = ["build_linear", "initial_params", "kernel_tensor", "pure_state_update", "pure_update"]
+
+FMA_DOMAIN = "one of None, True, False"
+# Smallest normal float32: XLA:CPU runs with FTZ/DAZ, so anything smaller in magnitude is zero.
+_TINY32 = 2.0**-126
+
+
+def resolve_fma(fma: Any) -> bool:
+    """``fma=None`` -> whether XLA:CPU fuses multiply-adds on this host; a bool forces it.
+
+    Raises:
+        InputDomainError: ``fma`` is not None or a bool.
+    """
+    if fma is None:
+        return _keys.host_fma_default()
+    if isinstance(fma, (bool, np.bool_)):
+        return bool(fma)
+    raise InputDomainError("fma", _short(fma), FMA_DOMAIN)
+
+
+def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fused: bool
+                  ) -> torch.Tensor:
+    """nnx.Linear's initial kernel, shape ``(in_features, features)``, float32 (validated input).
+
+    ``lecun_normal()(key, (in, out))`` = ``truncated_normal(key, -2, 2, (in, out)) * stddev``
+    with ``stddev`` from ``fan_in = in_features``; the key is what ``Rngs(seed).params()``
+    returns first.
+    """
+    key = _keys.nnx_param_key(seed, resolve_x64())
+    bits = random_bits(key, in_features * features, prng_mode)
+    kernel = truncated_normal_from_bits(bits, fused)
+    # The eager multiply by the 0-d float32 stddev, a separate (unfused) XLA op.
+    kernel.mul_(torch.tensor(lecun_stddev(in_features), dtype=torch.float32))
+    return kernel.view(in_features, features)
+
+
+def build_linear(seed: Any, in_features: Any, features: Any, *, prng_mode: Any = None,
+                 fma: Any = None) -> nn.Linear:
+    """``torch.nn.Linear(in_features, features)`` holding nnx.Linear's initial parameters.
+
+    Raises:
+        InputDomainError: an argument is outside the contract's domain.
+    """
+    seed_i, n_in, n_out, mode = validate_init(seed, in_features, features, prng_mode)
+    return _build_linear(seed_i, n_in, n_out, mode, resolve_fma(fma))
+
+
+def _build_linear(seed: int, n_in: int, n_out: int, mode: str, fused: bool) -> nn.Linear:
+    # skip_init: torch's own kaiming init would be overwritten anyway, and would consume the
+    # global torch RNG as a side effect.
+    module = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)
+    kernel = kernel_tensor(seed, n_in, n_out, mode, fused)
+    # torch stores the weight as (out, in): the transpose of nnx's kernel. A transposed view
+    # avoids copying large kernels; F.linear handles the strides.
+    module.weight = nn.Parameter(kernel.t(), requires_grad=False)
+    module.bias = nn.Parameter(torch.zeros(n_out, dtype=torch.float32), requires_grad=False)
+    return module
+
+
+def _flush(t: torch.Tensor) -> torch.Tensor:
+    """XLA:CPU's flush-to-zero / denormals-are-zero: subnormals become zero of the same sign."""
+    return torch.where(torch.abs(t) < _TINY32, t * 0.0, t)
+
+
+def _weak_float32(scale: float) -> torch.Tensor:
+    """``scale`` as JAX's weak typing uses it against a float32 leaf: rounded to float32
+    (``1e39`` -> inf) and, being an XLA:CPU operand, flushed if subnormal (``1e-45`` -> 0)."""
+    return _flush(torch.tensor(scale, dtype=torch.float32))
+
+
+def pure_update(module: nn.Module, scale: float, x: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The pure update: scale every parameter into a new dict and apply the module with it.
+
+    Args:
+        module: the model; neither it nor its parameters are modified.
+        scale: the multiplier, a Python float (rounded to float32 as JAX does).
+        x: float32 input of shape ``(in_features,)``.
+
+    Returns:
+        ``(y, new_params)``: the output (float32, flushed) and the scaled parameter dict.
+    """
+    factor = _weak_float32(scale)
+    params = dict(module.named_parameters())
+    # The analogue of tree_map(lambda leaf: leaf * scale, state); each product is an XLA op
+    # of its own in nnx, so its subnormal results are flushed.
+    new_params = {name: _flush(param.detach() * factor) for name, param in params.items()}
+    with torch.no_grad():
+        y = functional_call(module, new_params, (_flush(x),))
+    return _flush(y), new_params
+
+
+def pure_state_update(seed: Any, x: Any, features: Any, scale: Any, *, prng_mode: Any = None,
+                      fma: Any = None) -> np.ndarray:
+    """See ``implementations._contract``.
+
+    Args:
+        seed, x, features, scale, prng_mode: as in the contract.
+        fma: model XLA:CPU's fused multiply-adds in the initializer (None: this host's default,
+            ``implementations._keys.host_fma_default()``).
+
+    Returns:
+        float32 NumPy array of length ``features``.
+    """
+    inputs = validate(seed, x, features, scale, prng_mode)
+    fused = resolve_fma(fma)
+    x_t = torch.from_numpy(inputs.x)
+    module = _build_linear(inputs.seed, x_t.shape[0], inputs.features, inputs.prng_mode, fused)
+    y, _ = pure_update(module, inputs.scale, x_t)
+    return y.numpy()
+
+
+def initial_params(seed: Any, in_features: Any, features: Any, *, prng_mode: Any = None,
+                   fma: Any = None) -> Mapping[str, np.ndarray]:
+    """The Linear's state before any update (see ``implementations._contract``).
+
+    Returns:
+        ``{"bias": float32 (features,), "kernel": float32 (in_features, features)}``.
+    """
+    seed_i, n_in, n_out, mode = validate_init(seed, in_features, features, prng_mode)
+    kernel = kernel_tensor(seed_i, n_in, n_out, mode, resolve_fma(fma))
+    return params_dict(kernel.numpy(), np.zeros(n_out, dtype=np.float32))
