@@ -170,14 +170,14 @@ class _Progress:
                   file=self.stream, flush=True)
 
 
-def run(cases: Iterable[Case], names: Sequence[str] | None = None,
+def run(cases: Iterable[Case], names: Sequence[str | Entry] | None = None,
         relations: Sequence[Relation] = RELATIONS, progress: bool = True,
         use_cache: bool = True, max_failures: int = 50) -> RunResult:
     """Runs the differential comparison.
 
     Args:
         cases: the shared cases (drawn by ``conformance._cases.collect``).
-        names: implementations to run (default: the whole registry).
+        names: implementations to run, by registry name or as entries (default: the registry).
         relations: the metamorphic relations to apply to each implementation.
         progress: print progress lines to stderr on long runs.
         use_cache: enable JAX's persistent compilation cache.
@@ -189,7 +189,8 @@ def run(cases: Iterable[Case], names: Sequence[str] | None = None,
     """
     started = time.perf_counter()
     cases = group_by_shape(cases)
-    entries = [IMPLEMENTATIONS[n] for n in (names or list(IMPLEMENTATIONS))]
+    entries = [n if isinstance(n, Entry) else IMPLEMENTATIONS[n]
+               for n in (names or list(IMPLEMENTATIONS))]
     unavailable = {e.name: e.install for e in entries if not e.available()}
     entries = [e for e in entries if e.name not in unavailable]
     errors: list[str] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable, Mapping
@@ -24,6 +25,15 @@ class ImplementationUnavailable(ImportError):
         super().__init__(
             f"implementation={name!r} is unavailable (missing {', '.join(missing)}), "
             f"but should be installed with: {install}")
+
+
+def _findable(package: str) -> bool:
+    if package in sys.modules:
+        return sys.modules[package] is not None  # None: import deliberately blocked
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ class Entry:
 
     def missing(self) -> tuple[str, ...]:
         """The required packages that cannot be found (without importing them)."""
-        return tuple(p for p in self.requires if importlib.util.find_spec(p) is None)
+        return tuple(p for p in self.requires if not _findable(p))
 
     def available(self) -> bool:
         return not self.missing()

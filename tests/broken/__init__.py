@@ -1,0 +1,1 @@
+"""Deliberately broken implementations: the differential run must fail every one of them."""
