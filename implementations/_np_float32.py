@@ -52,39 +52,74 @@ STDDEV_DIVISOR = f32(C.TRUNCNORM_STDDEV_DIVISOR)
 _FLT_MIN = _F32(np.finfo(np.float32).tiny)
 
 
-def _repair_midpoints(out: np.ndarray, s: np.ndarray, a, b, c) -> None:
-    """Fixes elements whose float64 sum ``s`` sat on a float32 midpoint (rare; see module doc)."""
+def _midpoints(s: np.ndarray) -> np.ndarray:
+    """Where a float64 sum lies exactly halfway between two float32 (destroys ``s``)."""
     bits = s.view(np.uint64)
-    hit = np.flatnonzero((bits & _MID_MASK) == _MID_HALF)
-    if hit.size == 0:
-        return
-    pick = lambda v: np.broadcast_to(v, s.shape).reshape(-1)[hit].astype(_F64)  # noqa: E731
-    p = pick(a) * pick(b)  # exact
-    q = pick(c)
-    t = s.reshape(-1)[hit]
-    bb = t - p  # two-sum: err is the exact rounding error of t = p + q
-    err = (p - (t - bb)) + (q - bb)
-    # Nudging t one float64 ulp towards the true sum moves it off the midpoint, onto the side
-    # the exact value lies on, without crossing any other float32 rounding boundary.
-    nudged = np.where(err != 0, np.nextafter(t, np.where(err > 0, np.inf, -np.inf)), t)
-    out.reshape(-1)[hit] = nudged.astype(_F32)
+    np.bitwise_and(bits, _MID_MASK, out=bits)
+    return bits == _MID_HALF
 
 
 def fma(a, b, c) -> np.ndarray:
     """Exact float32 fused multiply-add ``RN32(a * b + c)`` of float32 arrays or scalars."""
-    s = np.multiply(a, b, dtype=_F64)
-    s = np.add(s, c, out=s if isinstance(s, np.ndarray) else None, dtype=_F64)
-    s = np.asarray(s)
+    s = np.asarray(np.add(np.multiply(a, b, dtype=_F64), c, dtype=_F64))
     out = s.astype(_F32)
-    _repair_midpoints(out, s, a, b, c)
+    hit = np.flatnonzero(_midpoints(s))  # s is not needed afterwards
+    if hit.size:
+        take = lambda v: np.broadcast_to(v, s.shape).reshape(-1)[hit].astype(_F64)  # noqa: E731
+        p, q = take(a) * take(b), take(c)  # p is exact
+        t = p + q
+        bb = t - p
+        err = (p - (t - bb)) + (q - bb)  # two-sum: the exact rounding error of t
+        # One float64 ulp towards the exact sum moves t off the midpoint onto the exact
+        # value's side without crossing another float32 rounding boundary.
+        t = np.where(err != 0, np.nextafter(t, np.where(err > 0, np.inf, -np.inf)), t)
+        out.reshape(-1)[hit] = t.astype(_F32)
     return out
 
 
-def muladd(a, b, c, fused: bool) -> np.ndarray:
-    """``a * b + c`` as XLA:CPU computes it: one rounding if ``fused``, else two."""
-    if fused:
-        return fma(a, b, c)
-    return np.asarray(np.multiply(a, b, dtype=_F32) + c, dtype=_F32)
+# _exact_product: when XLA fuses ``a * b + c`` but ``a * b`` is exactly a float32, the plain
+# float32 ``RN(a * b) + c`` is the same number, so no emulation is needed. (If the float64 sum
+# of the two float32 terms is inexact, their exponents are >= 29 apart, so the sum lies within
+# 2**-5 ulp32 of the larger term and cannot sit on a float32 midpoint.)
+
+
+def _unfused(a, b, c) -> np.ndarray:
+    return np.add(np.multiply(a, b, dtype=_F32), c, dtype=_F32)
+
+
+class _Deferred:
+    """An ``fma`` that rounds the float64 sum at once and checks for midpoints afterwards.
+
+    One check over all steps replaces one per step; it only flags candidates (most midpoints
+    come from exact sums and are already right), which :func:`_run` recomputes exactly.
+    """
+
+    def __init__(self, n: int, steps: int):
+        self.sums = np.empty((steps, n), dtype=_F64)
+        self.used = 0
+
+    def __call__(self, a, b, c) -> np.ndarray:
+        s = self.sums[self.used]
+        self.used += 1
+        np.multiply(a, b, out=s, dtype=_F64)
+        np.add(s, c, out=s, dtype=_F64)
+        return s.astype(_F32)
+
+    def candidates(self) -> np.ndarray:
+        return _midpoints(self.sums[: self.used]).any(axis=0)
+
+
+def _run(chain, fused: bool, steps: int, *arrays: np.ndarray) -> np.ndarray:
+    """Evaluates the elementwise ``chain(fma, *arrays)`` with XLA's fused or unfused muladds."""
+    if not fused:
+        return chain(_unfused, *arrays)
+    n = arrays[0].size
+    deferred = _Deferred(n, steps)
+    out = chain(deferred, *arrays)
+    redo = deferred.candidates()
+    if redo.any():
+        out[redo] = chain(fma, *(a[redo] for a in arrays))
+    return out
 
 
 def erf(x) -> np.ndarray:
@@ -92,53 +127,64 @@ def erf(x) -> np.ndarray:
 
     The intrinsic calls ``llvm.fma`` explicitly, so it is fused on every host.
     """
-    x = np.asarray(x, dtype=_F32)
-    x2 = x * x
-    p = fma(x2, ERF_P[0], ERF_P[1])
-    for coef in ERF_P[2:]:
-        p = fma(x2, p, coef)
-    num = x * p
-    q = fma(x2, ERF_Q[0], ERF_Q[1])
-    for coef in ERF_Q[2:]:
-        q = fma(x2, q, coef)
-    with np.errstate(invalid="ignore"):
-        out = num / q
+    x = np.atleast_1d(np.asarray(x, dtype=_F32))
+    out = _run(_erf_chain, True, 10, x)
     return np.where(np.abs(x) >= ERF_SATURATE, np.copysign(_F32(1), x), out).astype(_F32)
 
 
-def _log1p_small(x: np.ndarray, fused: bool) -> np.ndarray:
-    """Cephes' rational log1p for |x| < sqrt(2) - 1."""
+def _erf_chain(fma_, x: np.ndarray) -> np.ndarray:
     x2 = x * x
-    den = muladd(_F32(1), x, LOG1P_DEN[1], fused)  # x * 0 + 1 has several uses: not fused
+    p = fma_(x2, ERF_P[0], ERF_P[1])
+    for coef in ERF_P[2:]:
+        p = fma_(x2, p, coef)
+    num = x * p
+    q = fma_(x2, ERF_Q[0], ERF_Q[1])
+    for coef in ERF_Q[2:]:
+        q = fma_(x2, q, coef)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / q
+
+
+def _log1p_small(fma_, x: np.ndarray) -> np.ndarray:
+    """Cephes' rational log1p for |x| < sqrt(2) - 1 (11 muladds)."""
+    x2 = x * x
+    den = x + LOG1P_DEN[1]  # (x * 0 + 1) * x + D1: a multiply by exactly 1, see _exact_product
     for coef in LOG1P_DEN[2:]:
-        den = muladd(den, x, coef, fused)
-    num = muladd(np.full_like(x, LOG1P_NUM[0]), x, LOG1P_NUM[1], fused)
+        den = fma_(den, x, coef)
+    num = fma_(LOG1P_NUM[0], x, LOG1P_NUM[1])  # likewise x * 0 + N0 == N0
     for coef in LOG1P_NUM[2:]:
-        num = muladd(num, x, coef, fused)
+        num = fma_(num, x, coef)
     tail = (x * x2) * (num / den)
-    # fadd(fmul(x2, -0.5), tail): both products have one use; LLVM fuses the left one.
-    return x + muladd(x2, _F32(-0.5), tail, fused)
+    # fadd(fmul(x2, -0.5), tail): LLVM fuses the left product, which is exact (_exact_product).
+    return x + (x2 * _F32(-0.5) + tail)
+
+
+def _log_chain(fma_, r: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Eigen's ``plog`` polynomial on the reduced argument ``r`` and exponent ``e`` (9)."""
+    r2 = r * r
+    r3 = r2 * r
+    ya = fma_(fma_(r, LOG_P[0], LOG_P[1]), r, LOG_P[2])
+    yb = fma_(fma_(r, LOG_P[3], LOG_P[4]), r, LOG_P[5])
+    yc = fma_(fma_(r, LOG_P[6], LOG_P[7]), r, LOG_P[8])
+    z = fma_(ya, r3, yb)
+    z = fma_(z, r3, yc)
+    z = fma_(z, r3, e * LOG_Q1)
+    # Fused too, but both products are exact (_exact_product): r2 * 0.5, and e * LOG_Q2 with
+    # |e| <= 128 and LOG_Q2 = 355 / 512.
+    s = r - r2 * _F32(0.5)
+    return e * LOG_Q2 + (s + z)
 
 
 def _log(y: np.ndarray, fused: bool) -> np.ndarray:
     """Eigen's float32 ``plog`` (Cephes), for the log1p branch ``log(x + 1)``."""
-    yc = np.where(y > _FLT_MIN, y, _FLT_MIN).astype(_F32)
+    yc = np.maximum(y, _FLT_MIN)  # y > FLT_MIN ? y : FLT_MIN (y is never NaN here)
     bits = yc.view(np.uint32)
     e = ((bits >> np.uint32(23)).astype(np.int32) - 127).astype(_F32) + _F32(1)
     m = ((bits & np.uint32(0x807FFFFF)) | np.uint32(0x3F000000)).view(_F32)
     below = m < LOG_SQRTHF
-    r = (m - _F32(1)) + np.where(below, m, _F32(0)).astype(_F32)
-    e = e - below.astype(_F32)
-    r2 = r * r
-    r3 = r2 * r
-    ya = muladd(muladd(r, LOG_P[0], LOG_P[1], fused), r, LOG_P[2], fused)
-    yb = muladd(muladd(r, LOG_P[3], LOG_P[4], fused), r, LOG_P[5], fused)
-    yc_ = muladd(muladd(r, LOG_P[6], LOG_P[7], fused), r, LOG_P[8], fused)
-    z = muladd(ya, r3, yb, fused)
-    z = muladd(z, r3, yc_, fused)
-    z = muladd(z, r3, e * LOG_Q1, fused)
-    s = muladd(-r2, _F32(0.5), r, fused)
-    res = muladd(e, LOG_Q2, s + z, fused)
+    r = (m - _F32(1)) + np.where(below, m, _F32(0))
+    e -= below
+    res = _run(_log_chain, fused, 9, r, e)
     if not np.all((y > 0) & (y < np.inf)):
         with np.errstate(invalid="ignore"):
             res = np.where(y < 0, _F32(np.nan), res)
@@ -150,37 +196,47 @@ def _log(y: np.ndarray, fused: bool) -> np.ndarray:
 
 def log1p(x, fused: bool) -> np.ndarray:
     """XLA:CPU's float32 ``log-plus-one`` (both branches, selected on |x| < sqrt(2) - 1)."""
-    x = np.asarray(x, dtype=_F32)
+    x = np.atleast_1d(np.asarray(x, dtype=_F32))
     small = np.abs(x) < LOG1P_SMALL
-    if small.all():
-        return _log1p_small(x, fused)
-    if not small.any():
+    n_small = np.count_nonzero(small)
+    if n_small == x.size:
+        return _run(_log1p_small, fused, 11, x)
+    if n_small == 0:
         return _log(x + _F32(1), fused)
     out = np.empty_like(x)
-    out[small] = _log1p_small(x[small], fused)
-    out[~small] = _log(x[~small] + _F32(1), fused)
+    out[small] = _run(_log1p_small, fused, 11, x[small])
+    large = ~small
+    out[large] = _log(x[large] + _F32(1), fused)
     return out
 
 
-def _horner(coefs: tuple[np.float32, ...], t: np.ndarray, fused: bool) -> np.ndarray:
-    p = muladd(coefs[0], t, coefs[1], fused)
-    for coef in coefs[2:]:
-        p = muladd(p, t, coef, fused)
+def _horner_a(fma_, t: np.ndarray) -> np.ndarray:
+    p = fma_(ERFINV_A[0], t, ERFINV_A[1])
+    for coef in ERFINV_A[2:]:
+        p = fma_(p, t, coef)
+    return p
+
+
+def _horner_b(fma_, t: np.ndarray) -> np.ndarray:
+    p = fma_(ERFINV_B[0], t, ERFINV_B[1])
+    for coef in ERFINV_B[2:]:
+        p = fma_(p, t, coef)
     return p
 
 
 def erf_inv(u, fused: bool) -> np.ndarray:
     """XLA's float32 ``erf_inv`` (Giles 2010), as XLA:CPU compiles it."""
-    u = np.asarray(u, dtype=_F32)
+    u = np.atleast_1d(np.asarray(u, dtype=_F32))
     w = -log1p(u * -u, fused)
     central = w < _F32(5)
     if central.all():
-        p = _horner(ERFINV_A, w - _F32(2.5), fused)
+        p = _run(_horner_a, fused, 8, w - _F32(2.5))
     else:
         p = np.empty_like(u)
-        p[central] = _horner(ERFINV_A, w[central] - _F32(2.5), fused)
+        p[central] = _run(_horner_a, fused, 8, w[central] - _F32(2.5))
+        tail = ~central
         with np.errstate(invalid="ignore"):
-            p[~central] = _horner(ERFINV_B, np.sqrt(w[~central]) - _F32(3), fused)
+            p[tail] = _run(_horner_b, fused, 8, np.sqrt(w[tail]) - _F32(3))
     with np.errstate(invalid="ignore"):
         return np.where(np.abs(u) == 1, u * _F32(np.inf), p * u).astype(_F32)
 
@@ -188,7 +244,11 @@ def erf_inv(u, fused: bool) -> np.ndarray:
 def uniform_from_mantissa(k: np.ndarray, fused: bool) -> np.ndarray:
     """``jax.random.uniform(minval=a, maxval=b)`` for the 23 random mantissa bits ``k``."""
     f = (k.astype(np.uint32) | np.uint32(0x3F800000)).view(_F32) - _F32(1)
-    return np.maximum(muladd(f, ERF_SPAN, ERF_LOWER, fused), ERF_LOWER)
+    return np.maximum(_run(_uniform_chain, fused, 1, f), ERF_LOWER)
+
+
+def _uniform_chain(fma_, f: np.ndarray) -> np.ndarray:
+    return fma_(f, ERF_SPAN, ERF_LOWER)
 
 
 def truncnorm_from_mantissa(k: np.ndarray, fused: bool) -> np.ndarray:

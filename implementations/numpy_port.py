@@ -31,7 +31,7 @@ FMA_DOMAIN = "one of None, True, False"
 TABLE_MIN_ELEMENTS = 1 << 22
 # Once a table exists, gathering beats the float path from about this size on.
 TABLE_USE_ELEMENTS = 1 << 12
-_CHUNK = 1 << 16  # float-path elements per pass: its temporaries then stay in L2
+_CHUNK = 1 << 13  # float-path elements per pass: its temporaries then stay in L2
 _MANTISSAS = 1 << 23
 
 _TABLES: dict[bool, np.ndarray] = {}
@@ -75,8 +75,8 @@ def truncnorm_table(fused: bool) -> np.ndarray:
     return table
 
 
-def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fused: bool
-           ) -> np.ndarray:
+def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fused: bool,
+           *, table: bool | None = None) -> np.ndarray:
     """lecun_normal's ``(in_features, features)`` float32 kernel for a raw threefry key.
 
     Args:
@@ -85,11 +85,15 @@ def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fus
         features: columns.
         mode: ``"partitionable"`` or ``"legacy"``.
         fused: whether to reproduce XLA's FMA contraction.
+        table: gather ``z`` from :func:`truncnorm_table` (True), run the float path (False),
+            or choose by size (None). Both give the same bits.
     """
     n = in_features * features
     mantissa = random_bits(key, n, mode)
     np.right_shift(mantissa, np.uint32(9), out=mantissa)
-    if (fused in _TABLES and n >= TABLE_USE_ELEMENTS) or n >= TABLE_MIN_ELEMENTS:
+    if table is None:
+        table = (fused in _TABLES and n >= TABLE_USE_ELEMENTS) or n >= TABLE_MIN_ELEMENTS
+    if table:
         z = truncnorm_table(fused).take(mantissa)
     else:
         z = _z_direct(mantissa, fused)
