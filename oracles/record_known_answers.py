@@ -1,0 +1,186 @@
+"""Records the known-answer vectors, and confirms them from another JAX.
+
+Record every file (both PRNG classes, x64 off and on) under the installed JAX; the class that is
+not the default is reached by toggling ``jax_threefry_partitionable``, and each x64 setting runs
+in its own interpreter::
+
+    python -m oracles.record_known_answers
+
+Confirm, from an env whose JAX *defaults* to a class, that the toggled recording equals what
+that JAX produces without a toggle (for example class A from a real JAX 0.4.38 env); on success
+the provenance of each confirmed file gains an entry, on any difference nothing is written and
+the command exits 1::
+
+    tox exec -e py310-flax0.10.4-jax0.4.38 -- python -m oracles.record_known_answers --confirm
+
+Each file records the versions (JAX, jaxlib, Flax, Python, NumPy), the mode, x64, the host's
+CPU and its FMA/subnormal behaviour, the command and the date, for the recording and for every
+confirmation. Vectors are computed with ``implementations.split_merge``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from typing import Any, Sequence
+
+from oracles import _env
+from oracles.known_answers import CASES, FORMAT, MODES, VECTOR_DIR, compute, f32_hex, vector_path
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _facts(toggled_from: str | None) -> dict[str, Any]:
+    defaults = _env.jax_defaults()
+    return {
+        "date": _env.utc_now(),
+        "versions": _env.versions(),
+        "jax_default_prng_mode": defaults["prng_mode"],
+        "x64": defaults["x64"],
+        "env_overrides": defaults["env_overrides"],
+        "host": _env.host_facts(),
+        "interpreter": _env.interpreter(),
+        "toggled": toggled_from,
+    }
+
+
+def worker(modes: Sequence[str] | None) -> dict[str, Any]:
+    """Computes every case in ``modes`` (None: the default mode) in this process, with x64 as
+    the environment set it."""
+    import jax
+
+    default = "partitionable" if jax.config.jax_threefry_partitionable else "legacy"
+    modes = modes or [default]
+    result: dict[str, Any] = {"default_mode": default, "x64": bool(jax.config.jax_enable_x64),
+                              "modes": {}}
+    for mode in modes:
+        cases = []
+        for case in CASES:
+            entry = {"id": case.id, "why": case.why, "seed": case.seed,
+                     "in_features": len(case.x), "features": case.features,
+                     "scale": case.scale, "x_f32_hex": f32_hex(case.x)}
+            entry.update(compute(case, mode))
+            cases.append(entry)
+        result["modes"][mode] = {
+            "cases": cases, "facts": _facts(None if mode == default else default)}
+    return result
+
+
+def run_worker(x64: bool, modes: Sequence[str] | None) -> dict[str, Any]:
+    """:func:`worker` in a fresh interpreter with ``JAX_ENABLE_X64`` set to ``x64``."""
+    env = dict(os.environ, JAX_ENABLE_X64="1" if x64 else "0")
+    env.pop("JAX_THREEFRY_PARTITIONABLE", None)  # the default mode is the point of a confirmation
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-W", "ignore", "-m", "oracles.record_known_answers", "--worker"]
+    command += ["--modes", *modes] if modes else []
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def _describe(mode: str, x64: bool) -> str:
+    cls = _env.prng_class(mode)
+    return (f"PRNG class {cls} (jax_threefry_partitionable={mode == 'partitionable'}), "
+            f"x64 {'on' if x64 else 'off'}: kernels, biases and outputs of "
+            f"implementations.split_merge as float32 bit patterns")
+
+
+def record(directory: pathlib.Path, command: str) -> list[pathlib.Path]:
+    """Records all four vector files under the installed JAX; returns their paths."""
+    written = []
+    for x64 in (False, True):
+        result = run_worker(x64, MODES)
+        for mode in MODES:
+            computed = result["modes"][mode]
+            path = vector_path(mode, x64, directory)
+            provenance = dict(computed["facts"], role="recorded", command=command)
+            if computed["facts"]["toggled"]:
+                provenance["how"] = (f"jax_threefry_partitionable toggled from the default "
+                                     f"({computed['facts']['toggled']}) to {mode}")
+            else:
+                provenance["how"] = f"the installed JAX's default mode ({mode}), no toggle"
+            history = [provenance]
+            if path.is_file():  # re-recording the same bits keeps the confirmations
+                old = json.loads(path.read_text(encoding="utf-8"))
+                if _answers(old["cases"]) == _answers(computed["cases"]):
+                    history = old["provenance"] + [provenance]
+            data = {
+                "format": FORMAT, "prng_mode": mode, "prng_class": _env.prng_class(mode),
+                "x64": x64, "description": _describe(mode, x64), "provenance": history,
+                "cases": computed["cases"],
+            }
+            directory.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+            written.append(path)
+    return written
+
+
+def _answers(cases: list[dict]) -> list[tuple]:
+    return [(c["id"], c["seed"], c["x_f32_hex"], c["features"], c["scale"], c["kernel_f32_hex"],
+             c["bias_f32_hex"], c["output_f32_hex"]) for c in cases]
+
+
+def confirm(directory: pathlib.Path, command: str) -> tuple[bool, list[str]]:
+    """Compares the installed JAX's untoggled default mode with the files (x64 off and on).
+
+    Returns:
+        ``(identical, lines)``: whether every kernel, bias and output matched, and a report.
+    """
+    lines, ok, updates = [], True, []
+    for x64 in (False, True):
+        result = run_worker(x64, None)
+        mode = result["default_mode"]
+        path = vector_path(mode, x64, directory)
+        if not path.is_file():
+            lines.append(f"{path.name}: missing, nothing to confirm")
+            ok = False
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        computed = result["modes"][mode]
+        if _answers(data["cases"]) != _answers(computed["cases"]):
+            differing = [a[0] for a, b in zip(_answers(data["cases"]),
+                                              _answers(computed["cases"])) if a != b]
+            lines.append(f"{path.name}: DIFFERS in {differing}")
+            ok = False
+            continue
+        entry = dict(computed["facts"], role="confirmed", command=command,
+                     how=f"the installed JAX's default mode ({mode}), no toggle",
+                     result=f"identical: {len(data['cases'])} kernels, biases and outputs")
+        updates.append((path, data, entry))
+        lines.append(f"{path.name}: identical ({len(data['cases'])} cases)")
+    if ok:
+        for path, data, entry in updates:
+            data["provenance"].append(entry)
+            path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return ok, lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--confirm", action="store_true",
+                        help="confirm the files of this JAX's default class instead of recording")
+    parser.add_argument("--dir", type=pathlib.Path, default=VECTOR_DIR)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=None,
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        json.dump(worker(args.modes), sys.stdout)
+        return 0
+    command = "python -m oracles.record_known_answers" + (" --confirm" if args.confirm else "")
+    if args.confirm:
+        ok, lines = confirm(args.dir, command)
+        print("\n".join(lines))
+        return 0 if ok else 1
+    for path in record(args.dir, command):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
