@@ -81,3 +81,25 @@ def test_relation_that_never_applies_is_an_error():
     result = run(finite_only, ["split_merge", "state_update"], progress=False)
     assert not result.ok
     assert any("nonfinite_bias" in e for e in result.errors)
+
+
+def test_x64_mode_runs_and_seeds_stop_aliasing():
+    """Under JAX_ENABLE_X64=1 seeds 2**32 apart give different kernels, and the run knows it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import math\n"
+        "from conformance._cases import Case\n"
+        "from conformance._runner import run\n"
+        "cases = [Case(2**32 + 3, (1.0, 2.0), 3, 0.5, 'legacy'),\n"
+        "         Case(-9, (1.0,), 2, math.inf, 'partitionable'),\n"
+        "         Case(5, (0.25, -1.0, 3.0), 1, 2.0, 'partitionable')]\n"
+        "r = run(cases, ['split_merge', 'state_update'], progress=False)\n"
+        "assert r.ok, (r.errors, r.failures)\n"
+        "assert r.relations['seed_alias']['all'].agreed == 6\n"
+        "import jax; assert jax.config.jax_enable_x64\n")
+    env = {**os.environ, "JAX_ENABLE_X64": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
