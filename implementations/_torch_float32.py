@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import struct
 import threading
-from fractions import Fraction
 
 import torch
 
@@ -51,21 +50,17 @@ def f32(bits: int) -> float:
     return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
 
 
-def _round32(value: float) -> float:
-    """Rounds a Python float to the nearest float32 (ties to even), returned as a Python float."""
-    return struct.unpack("<f", struct.pack("<f", value))[0]
-
-
 _ERF_P = tuple(f32(b) for b in C.ERF_P)
 _ERF_Q = tuple(f32(b) for b in C.ERF_Q)
 _ERFINV_A = tuple(f32(b) for b in C.ERFINV_A)
+_ERFINV_B = tuple(f32(b) for b in C.ERFINV_B)
 _LOG1P_DEN = tuple(f32(b) for b in C.LOG1P_DEN)
 _LOG1P_NUM = tuple(f32(b) for b in C.LOG1P_NUM)
 _LOG_P = tuple(f32(b) for b in C.LOG_P)
 _LOG_Q1, _LOG_Q2 = f32(C.LOG_Q1), f32(C.LOG_Q2)
 _LOG_SQRTHF, _LOG1P_SMALL = f32(C.LOG_SQRTHF), f32(C.LOG1P_SMALL)
 _SQRT2, _INV_SQRT2 = f32(C.SQRT2), f32(C.INV_SQRT2)
-_ERF_CLAMP = f32(C.ERF_CLAMP)
+_ERF_SATURATE = f32(C.ERF_SATURATE)
 # jnp.clip(out, nextafter(lower, +inf), nextafter(upper, -inf)) for lower, upper = -2, 2.
 _CLIP_LO = f32(0xBFFFFFFF)
 _CLIP_HI = f32(0x3FFFFFFF)
@@ -122,22 +117,30 @@ def _horner(x: torch.Tensor, coeffs: tuple[float, ...], fused: bool) -> torch.Te
     return p
 
 
-def erf32(x: torch.Tensor, fused: bool) -> torch.Tensor:
-    """XLA's float32 erf: clamped odd rational ``x * P(x^2) / Q(x^2)``."""
-    xc = torch.clamp(x, -_ERF_CLAMP, _ERF_CLAMP)
-    x2 = xc * xc
-    num = xc * _horner(x2, _ERF_P, fused)
-    return num / _horner(x2, _ERF_Q, fused)
+def erf32(x: torch.Tensor) -> torch.Tensor:
+    """XLA:CPU's float32 erf (its ``xla.erf`` intrinsic, as compiled by jax 0.10.2).
+
+    The intrinsic calls ``llvm.fma`` explicitly, so its Horner steps are fused on every host
+    (a libm ``fmaf`` call without FMA hardware). It does not clamp its argument: it evaluates
+    the odd rational ``x * P(x^2) / Q(x^2)`` and returns ``copysign(1, x)`` from
+    ``|x| >= 3.8325067`` on (``ERF_SATURATE``; ``ERF_CLAMP`` is an older XLA's variant).
+    """
+    x2 = x * x
+    num = x * _horner(x2, _ERF_P, True)
+    ratio = num / _horner(x2, _ERF_Q, True)
+    return torch.where(torch.abs(x) >= _ERF_SATURATE, torch.copysign(torch.ones_like(x), x),
+                       ratio)
 
 
-def uniform_bounds(fused: bool) -> tuple[float, float, float]:
+def uniform_bounds() -> tuple[float, float, float]:
     """``(a, b, b - a)``: erf of the truncation bounds as truncated_normal computes them.
 
     XLA rewrites ``bound / sqrt(2)`` into ``bound * (1/sqrt(2))`` (a float32 constant), so
-    the argument is ``RN(-2 * 0x3F3504F3)``, not ``-2 / 0x3FB504F3``.
+    the argument is ``RN(-2 * 0x3F3504F3)``, not ``-2 / 0x3FB504F3``. The same on FMA and
+    non-FMA hosts, because erf's own multiply-adds are explicit FMAs.
     """
     bounds = torch.tensor([-2.0, 2.0], dtype=torch.float32) * _INV_SQRT2
-    a, b = (float(v) for v in erf32(bounds, fused))
+    a, b = (float(v) for v in erf32(bounds))
     span = float(torch.tensor(b, dtype=torch.float32) - torch.tensor(a, dtype=torch.float32))
     return a, b, span
 
@@ -182,18 +185,17 @@ def log1p32(x: torch.Tensor, fused: bool) -> torch.Tensor:
 
 
 def erf_inv32(u: torch.Tensor, fused: bool) -> torch.Tensor:
-    """XLA's float32 erf_inv (Giles 2010), central branch only.
+    """XLA's float32 erf_inv (Giles 2010) for ``u`` in ``[-1, 1]``.
 
-    ``w = -log1p(-u*u)``; XLA selects coefficient set A for ``w < 5`` and set B (after a
-    ``sqrt``) otherwise. For ``u`` in ``[erf(-sqrt2), erf(sqrt2)]`` ``w <= 2.43``, so set B is
-    unreachable from truncated_normal(-2, 2) and is not ported; a check guards the assumption.
+    ``w = -log1p(-u*u)``; coefficient set A on ``t = w - 2.5`` where ``w < 5``, set B on
+    ``t = sqrt(w) - 3`` elsewhere (both evaluated, then selected, as XLA does); ``|u| == 1``
+    gives ``u * inf``. From truncated_normal(-2, 2) only set A is reached (``w <= 2.43``).
     """
-    x = u * (-u)
-    w = -log1p32(x, fused)
-    if bool((w >= C.ERFINV_W_SPLIT).any()):
-        raise NotImplementedError("erf_inv tail branch (w >= 5) is not ported")
-    t = w - 2.5
-    return _horner(t, _ERFINV_A, fused) * u
+    w = -log1p32(u * (-u), fused)
+    central = _horner(w - 2.5, _ERFINV_A, fused)
+    tail = _horner(sqrt32(torch.clamp_min(w, 0.0)) - 3.0, _ERFINV_B, fused)
+    p = torch.where(w < C.ERFINV_W_SPLIT, central, tail)
+    return torch.where(torch.abs(u) == 1.0, u * math.inf, p * u)
 
 
 def truncated_normal_z(mantissa: torch.Tensor, fused: bool) -> torch.Tensor:
@@ -206,7 +208,7 @@ def truncated_normal_z(mantissa: torch.Tensor, fused: bool) -> torch.Tensor:
     Returns:
         float32 tensor of the same shape.
     """
-    a, _, span = uniform_bounds(fused)
+    a, _, span = uniform_bounds()
     # uniform(): bitcast(m | 0x3F800000) - 1 is exact, in [0, 1).
     one_bits = mantissa.to(torch.int32) | 0x3F800000
     f = one_bits.view(torch.float32) - 1.0
@@ -264,28 +266,29 @@ def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, use_table: bo
     return out
 
 
-def sqrt32(value: float) -> float:
-    """Correctly rounded float32 square root of a non-negative float32 value.
+def sqrt32(x: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded float32 square root of a float32 tensor (``x >= 0``).
 
     ``torch.sqrt`` on CPU is not correctly rounded for float32 in torch 2.13 (about 1 in 5
-    inputs is 1 ulp off). The float64 square root rounded to float32 is; to not depend on that
-    argument, the one case double rounding could break, a float64 root exactly halfway between
-    two float32 values, is decided exactly: the float32 candidate ``r`` is right iff the exact
-    square of the midpoint on each side brackets ``value``.
+    inputs is 1 ulp off). The float64 root rounded to float32 is (53 >= 2 * 24 + 2 makes the
+    double rounding innocuous for sqrt); rather than lean on that theorem, the one case double
+    rounding could break, a float64 root exactly halfway between two float32 values, is decided
+    exactly: that midpoint has 25 significant bits, so its square is exact in float64 and
+    compares directly with ``x``. Subnormal inputs are not flushed (XLA's DAZ would return 0);
+    the only square roots taken here are of variances ``>= 2**-28`` and of ``w >= 5``.
     """
-    root64 = torch.sqrt(torch.tensor(value, dtype=torch.float64))
-    result = float(root64.to(torch.float32))
-    if (int(root64.view(torch.int64)) & _DROPPED) == _HALF_ULP32 and result > 0.0:
-        # Exact check in rationals that value lies between the squares of the float32
-        # midpoints around the candidate (it cannot equal one: a float32 is never the square
-        # of a 25-bit midpoint), else step to the neighbour on value's side.
-        half = Fraction(math.ldexp(1.0, math.frexp(result)[1] - 25))  # half a float32 ulp
-        target, cand = Fraction(value), Fraction(result)
-        if (cand + half) ** 2 < target:
-            result = _round32(float(cand + 2 * half))
-        elif (cand - half) ** 2 > target:
-            result = _round32(float(cand - 2 * half))
-    return result
+    x64 = x.to(torch.float64)
+    root = torch.sqrt(x64)  # correctly rounded in float64 (IEEE sqrt)
+    out = root.to(torch.float32)
+    mid = (root.view(torch.int64) & _DROPPED) == _HALF_ULP32
+    if bool(mid.any()):
+        idx = mid.nonzero(as_tuple=True)
+        m, target = root[idx], x64[idx]
+        square = m * m  # exact
+        toward = torch.where(square < target, math.inf, -math.inf).to(torch.float64)
+        # square == target cannot happen (a float32 is never the square of a 25-bit midpoint).
+        out[idx] = torch.nextafter(m, toward).to(torch.float32)
+    return out
 
 
 def lecun_stddev(fan_in: int) -> float:
@@ -295,6 +298,6 @@ def lecun_stddev(fan_in: int) -> float:
     ``stddev = jnp.sqrt(variance) / jnp.array(0.87962566103423978, float32)``: two correctly
     rounded 0-d float32 ops (0-d / 0-d stays a division in XLA).
     """
-    variance = _round32(1.0 / fan_in)
-    root = torch.tensor(sqrt32(variance), dtype=torch.float32)
+    variance = torch.tensor(1.0 / fan_in, dtype=torch.float32)  # rounds the float64 quotient
+    root = sqrt32(variance)
     return float(root / torch.tensor(f32(C.TRUNCNORM_STDDEV_DIVISOR), dtype=torch.float32))

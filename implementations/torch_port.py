@@ -142,7 +142,7 @@ def pure_state_update(seed: Any, x: Any, features: Any, scale: Any, *, prng_mode
     """
     inputs = validate(seed, x, features, scale, prng_mode)
     fused = resolve_fma(fma)
-    x_t = torch.from_numpy(inputs.x)
+    x_t = torch.tensor(inputs.x)  # a copy: from_numpy would alias (and warn on) read-only input
     module = _build_linear(inputs.seed, x_t.shape[0], inputs.features, inputs.prng_mode, fused)
     y, _ = pure_update(module, inputs.scale, x_t)
     return y.numpy()
