@@ -1,0 +1,327 @@
+"""The child side of ``nnx-conformance check``: imports a solution and calls it, nothing more.
+
+Run by :mod:`conformance._sandbox` as ``python -I _child.py REQ_FD RES_FD CACHE_DIR`` in a scratch
+directory. It imports only the standard library and NumPy at module level, so it runs without
+the grader's packages on ``sys.path``; JAX and Flax are imported before the solution (the
+solution would import them anyway, and the hello message must describe them before any
+untrusted code runs).
+
+Wire format (this module is its only definition; the parent imports the reading half):
+
+* parent -> child, on ``REQ_FD``: frames ``>I length`` + UTF-8 JSON. ``{"op": "load", "slot",
+  "path"}`` imports a file; ``{"op": "run", "slot", "cases": [...]}`` calls it on each case
+  (``x`` as hex of little-endian float32 bytes, ``scale`` as ``float.hex``, so every value,
+  NaN and infinities included, crosses exactly); ``{"op": "bye"}`` ends the session.
+* child -> parent, on ``RES_FD``: frames ``MAGIC`` + ``>cII`` (kind, JSON length, data length)
+  + JSON header + raw data. Kinds: ``H`` hello (environment), ``L`` load outcome, ``R`` one
+  case's outcome (``data`` is the result as little-endian float64, lossless for every float
+  dtype the result may have), ``E`` end of a run (warnings, purity).
+
+Nothing the solution prints is read: stdout and stderr are only shown to the learner, trimmed.
+The parent validates every frame (:func:`read_frame`), because the solution runs in this process
+and may write to the result descriptor itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import time
+import traceback
+from typing import Any, BinaryIO
+
+MAGIC = b"NNXC"
+_FRAME = struct.Struct(">cII")
+MAX_HEADER = 1 << 16
+MAX_ELEMENTS = 1 << 20  # larger than any output the cases ask for
+MAX_TEXT = 2000
+
+
+class ProtocolError(Exception):
+    """A frame from the child is malformed (its sender did not follow the wire format)."""
+
+
+# --------------------------------------------------------------------------- parent half
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            raise EOFError("result channel closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(stream: BinaryIO) -> tuple[str, dict, bytes]:
+    """Reads and validates one child frame: ``(kind, header, data)``.
+
+    Raises:
+        EOFError: the channel closed (the child exited or closed it).
+        ProtocolError: anything malformed: magic, kind, sizes, JSON.
+    """
+    head = _read_exact(stream, len(MAGIC) + _FRAME.size)
+    if head[:4] != MAGIC:
+        raise ProtocolError(f"bad frame magic {head[:4]!r}")
+    kind, n_json, n_data = _FRAME.unpack(head[4:])
+    kind = kind.decode("latin-1")
+    if kind not in "HLRE" or n_json > MAX_HEADER or n_data > 8 * MAX_ELEMENTS:
+        raise ProtocolError(f"bad frame kind={kind!r} header={n_json} data={n_data}")
+    try:
+        header = json.loads(_read_exact(stream, n_json).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProtocolError(f"bad frame header: {exc}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("frame header is not an object")
+    return kind, header, _read_exact(stream, n_data)
+
+
+def write_request(fd: int, message: dict) -> None:
+    """Sends one request frame to the child (parent side)."""
+    payload = json.dumps(message).encode("utf-8")
+    _write_all(fd, struct.pack(">I", len(payload)) + payload)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# --------------------------------------------------------------------------- child half
+
+
+def _send(fd: int, kind: str, header: dict, data: bytes = b"") -> None:
+    payload = json.dumps(header).encode("utf-8")
+    _write_all(fd, MAGIC + _FRAME.pack(kind.encode(), len(payload), len(data)) + payload + data)
+
+
+def _read_request(stream: BinaryIO) -> dict:
+    (length,) = struct.unpack(">I", _read_exact(stream, 4))
+    return json.loads(_read_exact(stream, length).decode("utf-8"))
+
+
+def _text(value: Any) -> str:
+    try:
+        text = str(value)
+    except BaseException:  # noqa: BLE001 - a learner's __str__ may raise anything
+        text = "<unprintable>"
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "..."
+
+
+def _learner_frames(exc: BaseException, path: str) -> str:
+    """The traceback lines that point into the learner's file (the grader's are noise)."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    keep = [line for line in lines if path in line or not line.startswith("  File")]
+    return _text("".join(keep[-12:]))
+
+
+class _Driver:
+    """Holds the loaded solutions and the purity probe; one instance per child."""
+
+    def __init__(self, res_fd: int):
+        self.res_fd = res_fd
+        self.functions: dict[int, Any] = {}
+        self.paths: dict[int, str] = {}
+        self.warnings: dict[tuple, dict] = {}
+        self.built: list | None = None
+        self.impure: list[str] = []
+        self.purity_checked = False
+
+    # The purity probe: nnx.Linear.__init__ is wrapped to snapshot every Linear the solution
+    # builds; after the call, a snapshot that no longer matches means the solution modified the
+    # model it built (reported, not graded). Models made by nnx.merge/clone skip __init__.
+    def install_purity_probe(self) -> None:
+        try:
+            import jax
+            from flax import nnx
+            import numpy as np
+
+            original = nnx.Linear.__init__
+            driver = self
+
+            def leaves(module):
+                return [np.array(leaf) for leaf in jax.tree_util.tree_leaves(nnx.state(module))]
+
+            def __init__(module, *args, **kwargs):
+                original(module, *args, **kwargs)
+                if driver.built is not None and type(module) is nnx.Linear:
+                    try:
+                        driver.built.append((module, leaves(module)))
+                    except Exception:  # noqa: BLE001 - the probe never breaks a solution
+                        pass
+
+            nnx.Linear.__init__ = __init__
+            self._leaves = leaves
+            self.purity_checked = True
+        except Exception:  # noqa: BLE001
+            self.purity_checked = False
+
+    def _check_purity(self, case_index: int) -> None:
+        import numpy as np
+
+        for module, before in self.built or ():
+            try:
+                after = self._leaves(module)
+                same = len(after) == len(before) and all(
+                    a.shape == b.shape and a.tobytes() == b.tobytes()
+                    for a, b in zip(after, before))
+            except Exception:  # noqa: BLE001
+                continue
+            if not same and len(self.impure) < 20:
+                self.impure.append(str(case_index))
+        del np
+
+    def _record_warnings(self, caught) -> None:
+        for w in caught:
+            key = (w.category.__name__, _text(w.message)[:300])
+            if key not in self.warnings and len(self.warnings) < 20:
+                self.warnings[key] = {"category": key[0], "message": key[1],
+                                      "where": f"{os.path.basename(str(w.filename))}:{w.lineno}"}
+
+    def load(self, slot: int, path: str) -> None:
+        import importlib.util
+        import warnings
+
+        name = f"solution_{slot}"
+        header: dict[str, Any] = {"slot": slot, "ok": False}
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            self._record_warnings(caught)
+            fn = getattr(module, "pure_state_update", None)
+            if fn is None:
+                header.update(kind="missing_function", names=sorted(
+                    n for n in vars(module) if not n.startswith("__"))[:50])
+            elif not callable(fn):
+                header.update(kind="not_callable", type=type(fn).__name__)
+            else:
+                self.functions[slot], self.paths[slot] = fn, path
+                header.update(ok=True)
+        except SyntaxError as exc:
+            header.update(kind="syntax_error", exc_type=type(exc).__name__,
+                          message=_text(exc.msg), line=exc.lineno, text=_text(exc.text or ""))
+        except SystemExit as exc:
+            header.update(kind="exit", exc_type="SystemExit", message=_text(exc.code))
+        except MemoryError as exc:
+            header.update(kind="memory", exc_type="MemoryError", message=_text(exc))
+        except BaseException as exc:  # noqa: BLE001 - everything the import raises is a finding
+            header.update(kind="import_error", exc_type=type(exc).__name__,
+                          message=_text(exc), traceback=_learner_frames(exc, path))
+        header["seconds"] = time.perf_counter() - started
+        _send(self.res_fd, "L", header)
+
+    def run(self, slot: int, cases: list[dict]) -> None:
+        import warnings
+
+        import numpy as np
+
+        fn = self.functions[slot]
+        for case in cases:
+            x = np.frombuffer(bytes.fromhex(case["x"]), dtype="<f4").astype(np.float32)
+            seed, features = case["seed"], case["features"]
+            if case["float_args"]:
+                seed, features = float(seed), float(features)
+            scale = float.fromhex(case["scale"])
+            header: dict[str, Any] = {"i": case["i"]}
+            data = b""
+            self.built = []
+            started = time.perf_counter()
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = fn(seed, x, features, scale)
+                    header["type"] = f"{type(result).__module__}.{type(result).__qualname__}"
+                    header["status"], data = self._encode(result, header)
+                self._record_warnings(caught)
+                self._check_purity(case["i"])
+            except SystemExit as exc:
+                header.update(status="exit", exc_type="SystemExit", message=_text(exc.code))
+            except MemoryError as exc:
+                header.update(status="memory", exc_type="MemoryError", message=_text(exc))
+            except BaseException as exc:  # noqa: BLE001 - the learner's exception is a finding
+                header.update(status="error", exc_type=type(exc).__name__, message=_text(exc),
+                              traceback=_learner_frames(exc, self.paths[slot]))
+            finally:
+                self.built = None
+            header["seconds"] = time.perf_counter() - started
+            _send(self.res_fd, "R", header, data)
+        _send(self.res_fd, "E", {
+            "slot": slot, "warnings": list(self.warnings.values()),
+            "purity": {"checked": self.purity_checked, "impure_cases": self.impure}})
+
+    @staticmethod
+    def _encode(result: Any, header: dict) -> tuple[str, bytes]:
+        import numpy as np
+
+        if not hasattr(result, "shape") or not hasattr(result, "dtype"):
+            return "type", b""  # lists, floats, States, Modules: not the array asked for
+        try:
+            arr = np.asarray(result)
+            header["dtype"], header["shape"] = str(arr.dtype), [int(d) for d in arr.shape]
+            if arr.size > MAX_ELEMENTS or arr.ndim > 4:
+                return "type", b""
+            if arr.dtype.kind in "fiub" or arr.dtype.name in ("bfloat16", "float16"):
+                return "array", np.ascontiguousarray(arr.astype("<f8")).tobytes()
+        except Exception as exc:  # noqa: BLE001
+            header["message"] = _text(exc)
+        return "type", b""
+
+
+def _hello(cache_dir: str) -> dict:
+    """The environment, measured before any solution code runs."""
+    import numpy as np
+
+    info: dict[str, Any] = {"python": sys.version.split()[0], "numpy": np.__version__,
+                            "pid": os.getpid()}
+    try:
+        import jax
+        import flax
+        from flax import nnx  # noqa: F401 - imported ahead of the solution, on purpose
+
+        info.update(jax=jax.__version__, flax=flax.__version__,
+                    prng_mode="partitionable" if jax.config.jax_threefry_partitionable
+                    else "legacy", x64=bool(jax.config.jax_enable_x64))
+        if cache_dir:
+            try:
+                jax.config.update("jax_compilation_cache_dir", cache_dir)
+                jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+                jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+                info["cache"] = True
+            except Exception:  # noqa: BLE001 - an old JAX without the cache still works
+                info["cache"] = False
+    except Exception as exc:  # noqa: BLE001
+        info.update(jax=None, flax=None, error=_text(exc))
+    return info
+
+
+def main(argv: list[str]) -> int:
+    req_fd, res_fd, cache_dir = int(argv[1]), int(argv[2]), argv[3]
+    requests = os.fdopen(req_fd, "rb", buffering=0)
+    driver = _Driver(res_fd)
+    _send(res_fd, "H", _hello(cache_dir))
+    driver.install_purity_probe()
+    while True:
+        try:
+            message = _read_request(requests)
+        except EOFError:
+            return 0
+        if message["op"] == "load":
+            driver.load(int(message["slot"]), message["path"])
+        elif message["op"] == "run":
+            driver.run(int(message["slot"]), message["cases"])
+        else:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
