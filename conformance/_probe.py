@@ -47,3 +47,41 @@ def host_semantics() -> HostSemantics:
         ftz=bool(np.all(np.asarray(halved) == 0)),
         daz=bool(np.all(np.asarray(doubled) == 0)),
     )
+
+
+class FmaProbeError(RuntimeError):
+    """JAX's truncated normal matched the NumPy port neither with nor without FMA."""
+
+
+@functools.lru_cache(maxsize=None)
+def detect_fma_with_port(n: int = 4096) -> bool:
+    """Whether JAX's float32 truncated normal on this host is the fused (FMA) variant.
+
+    Draws ``jax.random.truncated_normal(key(0), -2, 2, (n,))`` and recomputes it from JAX's own
+    random bits with the NumPy port's float path, once with and once without fused
+    multiply-adds (about half the elements differ between the two). Unlike
+    :func:`host_semantics`, which asks a one-line ``a * b + c``, this checks the very
+    computation the ports reproduce.
+
+    Returns:
+        True if the FMA variant matches bit for bit, False if the unfused one does.
+
+    Raises:
+        FmaProbeError: neither variant matches (an unported XLA change or platform).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from implementations._np_float32 import truncnorm_from_mantissa
+
+    key = jax.random.key(0)
+    # The float path does not depend on the PRNG mode; bits and z just come from the same one.
+    z = np.asarray(jax.random.truncated_normal(key, -2, 2, (n,), jnp.float32))
+    bits = np.asarray(jax.random.bits(key, (n,), jnp.uint32))
+    matches = [fused for fused in (True, False)
+               if truncnorm_from_mantissa(bits >> np.uint32(9), fused).tobytes() == z.tobytes()]
+    if len(matches) != 1:
+        raise FmaProbeError(
+            f"fma-variant={matches}, but should be exactly one of [True, False]: JAX's "
+            f"truncated normal on this host matches no float path the ports reproduce")
+    return matches[0]

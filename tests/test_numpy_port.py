@@ -253,6 +253,8 @@ def test_kernels_without_fma_match_jax_under_avx():
         from implementations import _nnx, numpy_port, _keys
         counts = {"fma_none": 0, "fma_false": 0, "fma_true": 0, "total": 0, "default": None}
         counts["default"] = _keys.host_fma_default()
+        from conformance._probe import detect_fma_with_port
+        counts["probe"] = detect_fma_with_port()
         for mode in ("partitionable", "legacy"):
             for seed in list(range(12)) + [-1, 2**63 - 1]:
                 for shape in ((3, 2), (17, 33), (64, 10)):
@@ -263,10 +265,16 @@ def test_kernels_without_fma_match_jax_under_avx():
                         counts[key] += got["kernel"].tobytes() == ref.tobytes()
         print(json.dumps(counts))
     """, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_cpu_max_isa=AVX").strip())
-    assert result["default"] is False
+    assert result["default"] is False and result["probe"] is False
     assert result["fma_false"] == result["total"] == result["fma_none"]
     if _keys._cpu_has_fma():
         assert result["fma_true"] < result["total"]  # the switch matters on this host
+
+
+@pytest.mark.jax
+def test_probe_detects_this_hosts_fma():
+    from conformance._probe import detect_fma_with_port
+    assert detect_fma_with_port() is _keys.host_fma_default()
 
 
 def expected_forward_bound(x, kernel, scale):
