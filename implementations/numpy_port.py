@@ -55,6 +55,20 @@ def _z_direct(mantissa: np.ndarray, fused: bool) -> np.ndarray:
     return out
 
 
+def _build_table(fused: bool) -> np.ndarray:
+    half = _MANTISSAS // 2
+    if not fused:
+        return _z_direct(np.arange(_MANTISSAS, dtype=np.uint32), fused)
+    # Fused, u = RN(f * span + a) = RN(|a| * (k - 2**22) / 2**22) exactly (span == 2|a|), so
+    # mantissas 2**22 +- j give u of opposite sign and equal magnitude; erf_inv is computed
+    # as an odd function (p(u * -u) * u) and the clip is symmetric, so z is too. Unfused,
+    # RN(f * span) + a breaks the symmetry, and the whole range is evaluated.
+    table = np.empty(_MANTISSAS, dtype=np.float32)
+    table[: half + 1] = _z_direct(np.arange(half + 1, dtype=np.uint32), fused)
+    np.negative(table[half - 1:0:-1], out=table[half + 1:])
+    return table
+
+
 def truncnorm_table(fused: bool) -> np.ndarray:
     """``z`` for every 23-bit mantissa ``k = bits >> 9`` (built on first use, then cached).
 
@@ -69,7 +83,7 @@ def truncnorm_table(fused: bool) -> np.ndarray:
         with _TABLE_LOCK:
             table = _TABLES.get(fused)
             if table is None:
-                table = _z_direct(np.arange(_MANTISSAS, dtype=np.uint32), fused)
+                table = _build_table(fused)
                 table.flags.writeable = False
                 _TABLES[fused] = table
     return table
