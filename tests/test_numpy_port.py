@@ -263,10 +263,21 @@ def test_kernels_without_fma_match_jax_under_avx():
                     for key, fma in (("fma_none", None), ("fma_false", False), ("fma_true", True)):
                         got = numpy_port.initial_params(seed, *shape, prng_mode=mode, fma=fma)
                         counts[key] += got["kernel"].tobytes() == ref.tobytes()
+        import jax
+        from implementations import _np_float32 as F
+        rng = np.random.default_rng(7)
+        u = rng.uniform(-1, 1, 100_000).astype(np.float32)
+        x = rng.uniform(-0.999, 3, 100_000).astype(np.float32)
+        e = rng.uniform(-5, 5, 100_000).astype(np.float32)
+        counts["elementary"] = [
+            F.erf_inv(u, False).tobytes() == np.asarray(jax.jit(jax.lax.erf_inv)(u)).tobytes(),
+            F.log1p(x, False).tobytes() == np.asarray(jax.jit(jax.lax.log1p)(x)).tobytes(),
+            F.erf(e).tobytes() == np.asarray(jax.jit(jax.lax.erf)(e)).tobytes()]
         print(json.dumps(counts))
     """, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_cpu_max_isa=AVX").strip())
     assert result["default"] is False and result["probe"] is False
     assert result["fma_false"] == result["total"] == result["fma_none"]
+    assert result["elementary"] == [True, True, True]  # erf_inv, log1p, erf (always fused)
     if _keys._cpu_has_fma():
         assert result["fma_true"] < result["total"]  # the switch matters on this host
 
@@ -389,3 +400,49 @@ def test_table_equals_direct_path(fused):
     table = numpy_port.truncnorm_table(fused)
     k = np.arange(2**23, dtype=np.uint32)
     np.testing.assert_array_equal(bits_of(table), bits_of(numpy_port._z_direct(k, fused)))
+
+
+EXHAUSTIVE_SCRIPT = """
+import json, numpy as np, jax, jax.numpy as jnp
+from jax import lax
+from implementations import _keys, numpy_port
+
+def mirror(bits):
+    # jax.random.truncated_normal(key, -2, 2) after its random bits (jax/_src/random/core.py:
+    # _uniform and _truncated_normal), fed with chosen bits instead of a key's
+    dtype = jnp.float32
+    sqrt2 = np.array(np.sqrt(2), dtype)
+    lower, upper = lax.convert_element_type(-2, dtype), lax.convert_element_type(2, dtype)
+    a, b = lax.erf(lower / sqrt2), lax.erf(upper / sqrt2)
+    float_bits = lax.shift_right_logical(bits, jnp.array(9, jnp.uint32)) | jnp.asarray(
+        np.array(1.0, dtype).view(np.uint32))
+    floats = lax.bitcast_convert_type(float_bits, dtype) - jnp.array(1.0, dtype)
+    u = lax.max(a, floats * (b - a) + a)
+    out = sqrt2 * lax.erf_inv(u)
+    return jnp.clip(out, lax.nextafter(lower, np.array(np.inf, dtype)),
+                    lax.nextafter(upper, np.array(-np.inf, dtype)))
+
+fn = jax.jit(mirror)
+key = jax.random.key(11)
+bits = jax.random.bits(key, (1 << 16,), jnp.uint32)
+faithful = bool((np.asarray(fn(bits)) == np.asarray(
+    jax.random.truncated_normal(key, -2, 2, (1 << 16,), jnp.float32))).all())
+every = np.arange(1 << 23, dtype=np.uint32) << np.uint32(9)
+expected = np.asarray(fn(every))
+fused = _keys.host_fma_default()
+table = numpy_port.truncnorm_table(fused)
+print(json.dumps({"faithful": faithful, "fused": fused,
+                  "differ": int((table.view(np.uint32) != expected.view(np.uint32)).sum())}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.jax
+@pytest.mark.parametrize("xla_flags", ["", "--xla_cpu_max_isa=AVX"])
+def test_every_mantissa_matches_jax(xla_flags):
+    """All 2**23 values of ``z(bits >> 9)`` against JAX, with and without FMA."""
+    flags = (os.environ.get("XLA_FLAGS", "") + " " + xla_flags).strip()
+    result = run_script(EXHAUSTIVE_SCRIPT, XLA_FLAGS=flags)
+    assert result["faithful"]  # the mirror is JAX's own truncated normal, given its bits
+    assert result["differ"] == 0
+    assert result["fused"] is (not xla_flags and _keys._cpu_has_fma())
