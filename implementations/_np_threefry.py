@@ -10,6 +10,8 @@ and keeping both words in L2 is what makes it fast.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from implementations._xla_constants import THREEFRY_PARITY, THREEFRY_ROTATIONS
@@ -90,31 +92,35 @@ def threefry2x32(key: tuple[int, int], x0: np.ndarray, x1: np.ndarray
     return y0, y1
 
 
-def _partitionable(key: tuple[int, int], n: int, out: np.ndarray) -> None:
+def _partitionable(key: tuple[int, int], n: int, out: np.ndarray, lo: int, hi: int) -> None:
+    """Words ``lo:hi`` of the partitionable bits: counter ``i`` as (i >> 32, i & 0xFFFFFFFF)."""
     ks = _key_schedule(key)
-    width = min(n, CHUNK)
+    width = min(hi - lo, CHUNK)
     x0, x1, tmp = (np.empty(width, dtype=_U32) for _ in range(3))
-    base = np.arange(width, dtype=np.uint64)
-    for start in range(0, n, CHUNK):
-        m = min(CHUNK, n - start)
-        count = base[:m] + np.uint64(start)
+    base = np.arange(width, dtype=np.uint64 if n > 2**32 else _U32)
+    for start in range(lo, hi, CHUNK):
+        m = min(CHUNK, hi - start)
         a, b, t = x0[:m], x1[:m], tmp[:m]
-        np.add(np.right_shift(count, np.uint64(32)).astype(_U32), ks[0], out=a)
-        np.add(count.astype(_U32), ks[1], out=b)  # astype keeps the low word
+        if n > 2**32:  # beyond the suite's kernels, kept for fidelity
+            count = base[:m] + np.uint64(start)
+            np.add(np.right_shift(count, np.uint64(32)).astype(_U32), ks[0], out=a)
+            np.add(count.astype(_U32), ks[1], out=b)  # astype keeps the low word
+        else:
+            a.fill(ks[0])  # the high counter word is 0
+            np.add(base[:m], _U32((start + int(ks[1])) & 0xFFFFFFFF), out=b)
         _rounds_inplace(ks, a, b, t)
         np.bitwise_xor(a, b, out=out[start:start + m])
 
 
-def _legacy(key: tuple[int, int], n: int, out: np.ndarray) -> None:
-    if n >= _LEGACY_BLOCK:
-        raise NotImplementedError("legacy random bits for >= 2**32 - 1 words are not ported")
+def _legacy(key: tuple[int, int], n: int, out: np.ndarray, lo: int, hi: int) -> None:
+    """Counter pairs ``lo:hi`` of the legacy bits: pair j is (j, half + j), y0/y1 -> j/half + j."""
     half = (n + 1) // 2  # an odd count is padded with one zero word at the end
     ks = _key_schedule(key)
-    width = min(half, CHUNK)
+    width = min(hi - lo, CHUNK)
     x0, x1, tmp = (np.empty(width, dtype=_U32) for _ in range(3))
     base = np.arange(width, dtype=_U32)
-    for start in range(0, half, CHUNK):
-        m = min(CHUNK, half - start)
+    for start in range(lo, hi, CHUNK):
+        m = min(CHUNK, hi - start)
         a, b, t = x0[:m], x1[:m], tmp[:m]
         np.add(base[:m], _U32((start + int(ks[0])) & 0xFFFFFFFF), out=a)
         np.add(base[:m], _U32((half + start + int(ks[1])) & 0xFFFFFFFF), out=b)
@@ -141,13 +147,14 @@ def _small(key: tuple[int, int], n: int, mode: str, out: np.ndarray) -> None:
     out[half:] = y1[: n - half]
 
 
-def random_bits(key: tuple[int, int], n: int, mode: str) -> np.ndarray:
+def random_bits(key: tuple[int, int], n: int, mode: str, workers: int = 1) -> np.ndarray:
     """``jax.random.bits(key, (n,), uint32)`` for a raw threefry key.
 
     Args:
         key: the raw key words (``jax.random.key_data``).
         n: number of 32-bit words; a shape's words are its row-major flattening.
         mode: ``"partitionable"`` or ``"legacy"`` (``jax_threefry_partitionable``).
+        workers: threads to split the counters over (NumPy releases the GIL in its loops).
 
     Returns:
         A uint32 array of length ``n``.
@@ -159,8 +166,16 @@ def random_bits(key: tuple[int, int], n: int, mode: str) -> np.ndarray:
         raise ValueError(f"mode={mode!r}, but should be 'partitionable' or 'legacy'")
     if n <= SWAR_MAX:
         _small(key, n, mode, out)
-    elif mode == "partitionable":
-        _partitionable(key, n, out)
+        return out
+    if mode == "legacy" and n >= _LEGACY_BLOCK:
+        raise NotImplementedError("legacy random bits for >= 2**32 - 1 words are not ported")
+    fill = _partitionable if mode == "partitionable" else _legacy
+    counters = n if mode == "partitionable" else (n + 1) // 2
+    step = -(-counters // max(1, workers) // CHUNK) * CHUNK  # whole chunks per worker
+    ranges = [(lo, min(lo + step, counters)) for lo in range(0, counters, step)]
+    if len(ranges) == 1:
+        fill(key, n, out, 0, counters)
     else:
-        _legacy(key, n, out)
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            list(pool.map(lambda r: fill(key, n, out, *r), ranges))
     return out
