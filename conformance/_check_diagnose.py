@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +155,3 @@ def diagnose(failure: "Failure", run: "_Run", run_mutants: bool = True,
                       also_matches=matches[1:])
     return result
 
-
-def is_finite_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)

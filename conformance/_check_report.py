@@ -119,4 +119,4 @@ def render_text(result: CheckResult, stream: IO[str] | None = None) -> None:
               "asks for a pure update)", file=out)
     if result.warnings:
         print(f"  note: {len(result.warnings)} warning(s), e.g. {result.warnings[0]['category']}"
-              f": {result.warnings[0]['message'][:120]} (informational)", file=out)
+              f": {result.warnings[0]['message'].strip().splitlines()[0][:120]} (informational)", file=out)

@@ -132,9 +132,10 @@ class _Driver:
         self.impure: list[str] = []
         self.purity_checked = False
 
-    # The purity probe: nnx.Linear.__init__ is wrapped to snapshot every Linear the solution
-    # builds; after the call, a snapshot that no longer matches means the solution modified the
-    # model it built (reported, not graded). Models made by nnx.merge/clone skip __init__.
+    # The purity probe: nnx.Linear.__init__ is wrapped to snapshot the first Linear the solution
+    # builds in a call; after the call, a snapshot that no longer matches means the solution
+    # modified the model it built (reported, not graded). Models from nnx.merge/clone skip
+    # __init__ and are not tracked.
     def install_purity_probe(self) -> None:
         try:
             import jax
@@ -149,7 +150,9 @@ class _Driver:
 
             def __init__(module, *args, **kwargs):
                 original(module, *args, **kwargs)
-                if driver.built is not None and type(module) is nnx.Linear:
+                # Only the first Linear of a call is "the model": a solution may build a second
+                # one on purpose to update it (nnx.update on a fresh model is pure).
+                if driver.built == [] and type(module) is nnx.Linear:
                     try:
                         driver.built.append((module, leaves(module)))
                     except Exception:  # noqa: BLE001 - the probe never breaks a solution
@@ -304,8 +307,19 @@ def _hello(cache_dir: str) -> dict:
     return info
 
 
+def _limit(memory_mb: int, cpu_s: int) -> None:
+    """Address-space, CPU and core limits, hard as well as soft: the solution cannot lift them."""
+    import resource
+
+    memory = memory_mb << 20
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def main(argv: list[str]) -> int:
     req_fd, res_fd, cache_dir = int(argv[1]), int(argv[2]), argv[3]
+    _limit(int(argv[4]), int(argv[5]))
     requests = os.fdopen(req_fd, "rb", buffering=0)
     driver = _Driver(res_fd)
     _send(res_fd, "H", _hello(cache_dir))

@@ -1,0 +1,83 @@
+"""Benchmark of ``nnx-conformance check`` against the loop a course author writes by hand.
+
+Run: ``python benchmarks/bench_check.py [--cases 200] [--batch N]``. Measures, each in a fresh
+process so that in-memory JAX caches do not carry over:
+
+* hand loop: Hypothesis ``@given`` over the shared case strategy, 200 examples, eager
+  reference (``implementations.split_merge``) vs the solution, ``assert_allclose``;
+* cold check: ``check`` of a conforming solution with an empty compilation cache
+  (``NNX_CONFORMANCE_CACHE`` pointed at a fresh directory);
+* warm check: the same again, cache populated by the cold run;
+* batch: ``check`` of N conforming and mutant files in one command (solutions per minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "oracles" / "conforming" / "statement_recipe.py"
+
+HAND_LOOP = r'''
+import numpy as np, jax, importlib.util
+from hypothesis import given, settings, HealthCheck
+from conformance._cases import cases
+import implementations
+ref = implementations.get("split_merge")
+spec = importlib.util.spec_from_file_location("solution", {path!r})
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+
+@settings(max_examples={n}, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(cases(modes=(None,)))
+def test(case):
+    expected = ref(*case.args())
+    actual = np.asarray(mod.pure_state_update(*case.args()))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+test()
+'''
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        sys.exit(f"{argv} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=6, help="files in the batch measurement")
+    args = parser.parse_args()
+    py = sys.executable
+    env = dict(os.environ)
+    cache = tempfile.mkdtemp(prefix="nnx-bench-cache-")
+    env["NNX_CONFORMANCE_CACHE"] = cache
+    check = [py, "-m", "conformance", "check", str(SOLUTION), "--cases", str(args.cases)]
+    hand = timed([py, "-c", HAND_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
+    cold = timed(check, env)
+    warm = min(timed(check, env) for _ in range(2))
+    files = sorted((ROOT / "oracles" / "conforming").glob("[!_]*.py"))[: args.batch // 2]
+    files += sorted((ROOT / "oracles" / "mutants").glob("[!_]*.py"))[: args.batch - len(files)]
+    batch = timed([py, "-m", "conformance", "check", *map(str, files), "--cases",
+                   str(args.cases)], env)
+    print(f"hand loop ({args.cases} examples): {hand:7.2f} s")
+    print(f"cold check ({args.cases} cases):  {cold:7.2f} s")
+    print(f"warm check ({args.cases} cases):  {warm:7.2f} s  -> {hand / warm:.1f}x faster "
+          f"than the hand loop; cold/warm = {cold / warm:.2f}")
+    print(f"batch of {len(files)} files:        {batch:7.2f} s  -> "
+          f"{len(files) / (batch / 60):.1f} solutions per minute")
+
+
+if __name__ == "__main__":
+    main()

