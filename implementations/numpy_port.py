@@ -27,16 +27,19 @@ from implementations._np_threefry import random_bits
 __all__ = ["initial_params", "pure_state_update", "kernel", "truncnorm_table", "forward"]
 
 FMA_DOMAIN = "one of None, True, False"
-# Direct path below this many elements; above it the z table is built (once per FMA setting).
+# A kernel this large builds the z table (once per FMA setting) right away; smaller ones do
+# once the direct path has processed as many elements as the build evaluates.
 TABLE_MIN_ELEMENTS = 1 << 22
-# Once a table exists, gathering beats the float path from about this size on.
+# Below this size the direct path's per-call cost is as low as a gather's: no table.
 TABLE_USE_ELEMENTS = 1 << 12
 _CHUNK = 1 << 13  # float-path elements per pass: its temporaries then stay in L2
 _MANTISSAS = 1 << 23
 _HALF = 1 << 22
 _GATHER_CHUNK = 1 << 16
+_TINY = np.finfo(np.float32).tiny
 
 _TABLES: dict[bool, np.ndarray] = {}
+_DIRECT_WORK: dict[bool, int] = {}  # elements the direct path has evaluated, per FMA setting
 _TABLE_LOCK = threading.Lock()
 
 
@@ -118,6 +121,17 @@ def _lookup(mantissa: np.ndarray, fused: bool, stddev: np.float32) -> np.ndarray
     return out
 
 
+def _choose_table(n: int, fused: bool) -> bool:
+    """Ski rental: build the table once the direct path has cost as much as building it."""
+    if n < TABLE_USE_ELEMENTS:
+        return False  # per-call overhead dominates; the float path is as fast
+    if fused in _TABLES:
+        return True
+    build_cost = _HALF if fused else _MANTISSAS  # elements of float path either way
+    _DIRECT_WORK[fused] = _DIRECT_WORK.get(fused, 0) + n
+    return n >= TABLE_MIN_ELEMENTS or _DIRECT_WORK[fused] > build_cost
+
+
 def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fused: bool,
            *, table: bool | None = None) -> np.ndarray:
     """lecun_normal's ``(in_features, features)`` float32 kernel for a raw threefry key.
@@ -136,7 +150,7 @@ def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fus
     np.right_shift(mantissa, np.uint32(9), out=mantissa)
     stddev = lecun_stddev(in_features)
     if table is None:
-        table = (fused in _TABLES and n >= TABLE_USE_ELEMENTS) or n >= TABLE_MIN_ELEMENTS
+        table = _choose_table(n, fused)
     if table:
         z = _lookup(mantissa, fused, stddev)
     else:
@@ -167,7 +181,7 @@ def initial_params(seed, in_features, features, *, prng_mode=None, fma=None
 
 def _flush(a: np.ndarray) -> np.ndarray:
     """XLA:CPU's FTZ/DAZ: float32 subnormals become zeros of the same sign (in place)."""
-    tiny = np.abs(a) < np.finfo(np.float32).tiny
+    tiny = np.abs(a) < _TINY
     if tiny.any():
         a[tiny] = np.copysign(np.float32(0), a[tiny])
     return a
@@ -176,13 +190,20 @@ def _flush(a: np.ndarray) -> np.ndarray:
 def forward(x: np.ndarray, kernel_: np.ndarray, bias: np.ndarray, scale: float) -> np.ndarray:
     """``x @ (scale * kernel) + scale * bias`` in float32 with flush-to-zero.
 
-    ``scale`` is rounded to float32 like JAX's weakly typed Python float (``1e39`` -> inf).
+    ``scale`` is rounded to float32 like JAX's weakly typed Python float (``1e39`` -> inf);
+    subnormal ``x`` and ``scale`` read as zero, subnormal products and outputs are flushed.
+    ``kernel_`` and ``bias`` hold no subnormals (true of nnx's initial state).
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        s = _flush(np.array([scale], dtype=np.float32))[0]
-        xs = _flush(np.array(x, dtype=np.float32, copy=True))
-        w = _flush(np.multiply(kernel_, s, dtype=np.float32))
-        b = _flush(np.multiply(bias, s, dtype=np.float32))
+        s = np.float32(scale)
+        if abs(s) < _TINY:
+            s = np.copysign(np.float32(0), s)
+        xs = _flush(np.array(x, dtype=np.float32))
+        w = np.multiply(kernel_, s, dtype=np.float32)
+        b = np.multiply(bias, s, dtype=np.float32)
+        if 0 < abs(s) < 1:  # otherwise |s * v| >= |v| >= FLT_MIN or 0, inf, nan
+            _flush(w)
+            _flush(b)
         y = np.matmul(xs, w)
         np.add(y, b, out=y)
     return _flush(y)
