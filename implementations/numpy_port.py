@@ -32,7 +32,7 @@ FMA_DOMAIN = "one of None, True, False"
 TABLE_MIN_ELEMENTS = 1 << 22
 # Below this size the direct path's per-call cost is as low as a gather's: no table.
 TABLE_USE_ELEMENTS = 1 << 12
-_CHUNK = 1 << 13  # float-path elements per pass: its temporaries then stay in L2
+_CHUNK = 1 << 15  # float-path elements per pass: its temporaries then stay in L2
 _MANTISSAS = 1 << 23
 _HALF = 1 << 22
 _GATHER_CHUNK = 1 << 16
