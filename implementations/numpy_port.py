@@ -8,7 +8,11 @@ in float32 with XLA:CPU's flush-to-zero; the dot product itself is NumPy's, so i
 JAX's (YNNPACK-blocked) dot to within a rounding bound rather than bit for bit.
 
 Each kernel element is ``RN32(z(bits >> 9) * stddev)``, so for large kernels the float path is
-replaced by a gather from a lazily built 2**23-entry table of ``z`` (32 MiB per FMA setting).
+replaced by a gather from a lazily built table of ``z`` over all 2**23 mantissas (32 MiB; with
+FMA, z is odd about mantissa 2**22 and half of it, 16 MiB, suffices). The table is built for a
+kernel of 2**22 elements or more, or once mid-size kernels have cost the direct path as much as
+the build (small ones never use it: their cost is per-call overhead). Either path gives the
+same bits; the tests compare all 2**23 table entries with JAX.
 """
 
 from __future__ import annotations
