@@ -110,17 +110,23 @@ def test_no_jax_in_the_import_tree():
         from implementations import numpy_port
         y = numpy_port.pure_state_update(3, np.arange(5, dtype=np.float32), 4, 2.0,
                                          prng_mode="legacy", fma=True)
-        k = numpy_port.initial_params(3, 5, 4, prng_mode="partitionable", fma=False)
+        # mode, x64 and FMA from the environment, as JAX would take them
+        k = numpy_port.initial_params(-5, 5, 4)
         loaded = sorted(m for m, mod in sys.modules.items()
                         if mod is not None and m.split(".")[0] in ("jax", "jaxlib", "flax"))
         print(json.dumps({"y": y.view(np.uint32).tolist(), "dtype": str(y.dtype),
                           "k": k["kernel"].view(np.uint32).tolist(), "loaded": loaded}))
-    """)
+    """, JAX_ENABLE_X64="1", JAX_THREEFRY_PARTITIONABLE="0")
     assert result["dtype"] == "float32" and len(result["y"]) == 4
     assert result["loaded"] == []
     local = numpy_port.pure_state_update(3, np.arange(5, dtype=np.float32), 4, 2.0,
                                          prng_mode="legacy", fma=True)
     assert bits_of(local).tolist() == result["y"]
+    jax = pytest.importorskip("jax")
+    from implementations import _nnx
+    with jax.enable_x64(True):
+        expected = _nnx.initial_params(-5, 5, 4, prng_mode="legacy")["kernel"]
+    assert bits_of(expected).reshape(-1).tolist() == np.reshape(result["k"], -1).tolist()
 
 
 @pytest.mark.parametrize("fma", [None, True, False, 1, "yes"])
