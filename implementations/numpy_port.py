@@ -208,7 +208,9 @@ def forward(x: np.ndarray, kernel_: np.ndarray, bias: np.ndarray, scale: float) 
         if 0 < abs(s) < 1:  # otherwise |s * v| >= |v| >= FLT_MIN or 0, inf, nan
             _flush(w)
             _flush(b)
-        y = np.matmul(xs, w)
+        # A one-term dot is a plain product in XLA, so -0.0 survives; BLAS would start its
+        # accumulator at +0.0.
+        y = xs[0] * w[0] if xs.shape[0] == 1 else np.matmul(xs, w)
         np.add(y, b, out=y)
     return _flush(y)
 
