@@ -42,6 +42,10 @@ def _rounds_inplace(ks, x0: np.ndarray, x1: np.ndarray, tmp: np.ndarray) -> None
         np.add(x1, _U32((int(ks[(i + 2) % 3]) + i + 1) & 0xFFFFFFFF), out=x1)
 
 
+def _unpack(lanes: int, n: int) -> np.ndarray:
+    return np.frombuffer(lanes.to_bytes(8 * n, "little"), np.uint64).astype(_U32)
+
+
 def _threefry_swar(ks, x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Threefry on up to a few hundred words as SIMD-within-a-register on Python ints.
 
@@ -61,8 +65,7 @@ def _threefry_swar(ks, x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.n
             b = (((b << r) | (b >> (32 - r))) & mask) ^ a
         a = (a + ones * k[(i + 1) % 3]) & mask
         b = (b + ones * ((k[(i + 2) % 3] + i + 1) & 0xFFFFFFFF)) & mask
-    unpack = lambda v: np.frombuffer(v.to_bytes(8 * n, "little"), np.uint64).astype(_U32)  # noqa: E731
-    return unpack(a), unpack(b)
+    return _unpack(a, n), _unpack(b, n)
 
 
 def threefry2x32(key: tuple[int, int], x0: np.ndarray, x1: np.ndarray
