@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import struct
 import threading
+import functools
 
 import torch
 
@@ -42,7 +43,11 @@ MANTISSAS = 1 << 23
 # From this many elements a kernel is gathered from the table: the direct path costs ~1 us
 # per element, a gather ~15 ns, and jitted JAX ~10 ns (256x512 = 2**17 elements in ~1.2 ms).
 TABLE_MIN = 1 << 16
-_CHUNK = 1 << 16  # float64 temporaries of 512 KiB: the ~300 passes per chunk stay in L2
+# Elements per torch op in the float path and the gather. Below ATen's parallel grain size
+# (32768) every op runs serially on the calling thread: on this shared, oversubscribed 2-core
+# machine OpenMP's spin-waiting barriers made multi-threaded ops 5-40x slower (1M-element
+# float path: 0.4 s on one thread, 2-11 s on two), while the extra dispatch per chunk is small.
+CHUNK = 24576
 
 
 def f32(bits: int) -> float:
@@ -70,50 +75,90 @@ _DROPPED = (1 << 29) - 1
 _HALF_ULP32 = 1 << 28
 
 
-def fma32(a: torch.Tensor, b: torch.Tensor | float, c: torch.Tensor | float, fused: bool
-          ) -> torch.Tensor:
-    """``a * b + c`` in float32, rounded once if ``fused`` (an FMA) and twice otherwise.
+class Fma:
+    """The multiply-adds XLA:CPU fuses: one rounding (``fused``) or two.
+
+    A fused multiply-add of float32 operands is emulated exactly in float64 (see the module
+    docstring); the rare float64 sums that land on a float32 midpoint are corrected at once.
 
     Args:
-        a: float32 tensor.
-        b: float32 tensor or a Python float that is exactly a float32 value.
-        c: float32 tensor or a Python float that is exactly a float32 value.
-        fused: emulate a hardware FMA (XLA:CPU on FMA hosts) instead of ``RN(RN(a*b) + c)``.
-
-    Returns:
-        A float32 tensor. The fused result is exact for results in float32's normal range,
-        which is all this module needs (no intermediate here is subnormal or overflows).
+        fused: one rounding (XLA:CPU on FMA hosts) instead of ``RN(RN(a*b) + c)``.
     """
-    if not fused:
-        return a * b + c
-    a64 = a.to(torch.float64)
-    b64 = b.to(torch.float64) if isinstance(b, torch.Tensor) else b
-    c64 = c.to(torch.float64) if isinstance(c, torch.Tensor) else c
-    prod = a64 * b64  # exact: 24 + 24 significant bits fit in 53
-    total = prod + c64  # the only float64 rounding
-    out = total.to(torch.float32)
-    mid = (total.view(torch.int64) & _DROPPED) == _HALF_ULP32
-    if bool(mid.any()):
-        # The float64 sum sits exactly between two float32 values. If the add was inexact, the
-        # true sum lies strictly on the side of its error, so step one float64 ulp that way and
-        # round again; if it was exact, the tie-to-even rounding above was already right.
-        idx = mid.nonzero(as_tuple=True)
-        p = prod[idx]
-        s = total[idx]
-        q = c64[idx] if isinstance(c64, torch.Tensor) else torch.full_like(s, c64)
-        bv = s - p  # two-sum (Knuth): err = (p - (s - bv)) + (q - bv), exactly s - (p + q)
-        err = (p - (s - bv)) + (q - bv)
-        toward = torch.where(err > 0, math.inf, -math.inf).to(torch.float64)
-        nudged = torch.where(err != 0, torch.nextafter(s, toward), s)
-        out[idx] = nudged.to(torch.float32)
-    return out
+
+    def __init__(self, fused: bool):
+        self.fused = bool(fused)
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor | float, c: torch.Tensor | float
+                 ) -> torch.Tensor:
+        """``a * b + c`` in float32.
+
+        Args:
+            a: float32 tensor.
+            b: float32 tensor or a Python float that is exactly a float32 value.
+            c: float32 tensor or a Python float that is exactly a float32 value.
+
+        Returns:
+            A float32 tensor. Fused results are exact in float32's normal range, which is all
+            this module needs (no intermediate here is subnormal or overflows).
+        """
+        if not self.fused:
+            return a * b + c
+        total = a.to(torch.float64)
+        total.mul_(b)  # exact: 24 + 24 significant bits fit in 53
+        total.add_(c)  # the only float64 rounding
+        out = total.to(torch.float32)
+        low = total.view(torch.int64).bitwise_and_(_DROPPED)  # total is not needed any more
+        mid = low == _HALF_ULP32
+        if bool(mid.any()):
+            # Midpoints are common where the add is exact (then the tie-to-even rounding
+            # above is right) and rare otherwise; _fix_midpoints tells them apart. (index_select
+            # and index_copy_: advanced indexing was 100x slower here.)
+            idx = mid.view(-1).nonzero().view(-1)
+            a64 = _pick(a, idx)
+            b64, c64 = _pick(b, idx), _pick(c, idx)
+            fixed = _fix_midpoints(a64 * b64 + c64, a64, b64, c64)
+            out.view(-1).index_copy_(0, idx, fixed)
+        return out
 
 
-def _horner(x: torch.Tensor, coeffs: tuple[float, ...], fused: bool) -> torch.Tensor:
+def _pick(v: torch.Tensor | float, idx: torch.Tensor) -> torch.Tensor | float:
+    """The flat elements ``idx`` of ``v`` in float64 (a Python float stays as it is)."""
+    if not isinstance(v, torch.Tensor):
+        return v
+    return torch.index_select(v.reshape(-1), 0, idx).to(torch.float64)
+
+
+def _fix_midpoints(s: torch.Tensor, a: torch.Tensor, b: torch.Tensor | float,
+                   c: torch.Tensor | float) -> torch.Tensor:
+    """Correct float32 rounding of ``a*b + c`` where its float64 rounding ``s`` is a midpoint.
+
+    If the float64 add was inexact, the true sum lies strictly on the side of its error, so
+    step one float64 ulp that way and round again; if it was exact, the tie-to-even rounding
+    of ``s`` itself is already right.
+    """
+    p = a * b  # exact, float64
+    q = c if isinstance(c, torch.Tensor) else torch.full_like(s, c)
+    bv = s - p  # two-sum (Knuth): err = (p - (s - bv)) + (q - bv) is exactly (p + q) - s
+    err = (p - (s - bv)) + (q - bv)
+    toward = torch.where(err > 0, math.inf, -math.inf).to(torch.float64)
+    return torch.where(err != 0, torch.nextafter(s, toward), s).to(torch.float32)
+
+
+def _as_fma(fma: bool | Fma) -> Fma:
+    return fma if isinstance(fma, Fma) else Fma(fma)
+
+
+def fma32(a: torch.Tensor, b: torch.Tensor | float, c: torch.Tensor | float, fused: bool
+          ) -> torch.Tensor:
+    """``a * b + c`` in float32, rounded once if ``fused`` and twice otherwise (checked now)."""
+    return Fma(fused)(a, b, c)
+
+
+def _horner(x: torch.Tensor, coeffs: tuple[float, ...], fma: Fma) -> torch.Tensor:
     """``p = c0; p = fma(p, x, ck)`` for the remaining coefficients (XLA's polynomial order)."""
-    p = torch.full_like(x, coeffs[0])
-    for coeff in coeffs[1:]:
-        p = fma32(p, x, coeff, fused)
+    p = fma(x, coeffs[0], coeffs[1])  # c0 * x + c1: the same products, one op fewer
+    for coeff in coeffs[2:]:
+        p = fma(p, x, coeff)
     return p
 
 
@@ -126,12 +171,14 @@ def erf32(x: torch.Tensor) -> torch.Tensor:
     ``|x| >= 3.8325067`` on (``ERF_SATURATE``; ``ERF_CLAMP`` is an older XLA's variant).
     """
     x2 = x * x
-    num = x * _horner(x2, _ERF_P, True)
-    ratio = num / _horner(x2, _ERF_Q, True)
+    fma = Fma(True)
+    num = x * _horner(x2, _ERF_P, fma)
+    ratio = num / _horner(x2, _ERF_Q, fma)
     return torch.where(torch.abs(x) >= _ERF_SATURATE, torch.copysign(torch.ones_like(x), x),
                        ratio)
 
 
+@functools.lru_cache(maxsize=1)
 def uniform_bounds() -> tuple[float, float, float]:
     """``(a, b, b - a)``: erf of the truncation bounds as truncated_normal computes them.
 
@@ -145,7 +192,7 @@ def uniform_bounds() -> tuple[float, float, float]:
     return a, b, span
 
 
-def _log_eigen(v: torch.Tensor, fused: bool) -> torch.Tensor:
+def _log_eigen(v: torch.Tensor, fma: Fma) -> torch.Tensor:
     """XLA:CPU's float32 ``log`` (Cephes polynomial, Eigen's evaluation order) for normal ``v > 0``.
 
     Only reached for ``v = 1 + x`` with ``x`` in ``[-0.911, -0.414]`` here, so the special
@@ -159,42 +206,53 @@ def _log_eigen(v: torch.Tensor, fused: bool) -> torch.Tensor:
     p = _LOG_P
     r2 = r * r
     r3 = r2 * r
-    ya = fma32(r, p[0], p[1], fused)
-    yb = fma32(r, p[3], p[4], fused)
-    yc = fma32(r, p[6], p[7], fused)
-    ya = fma32(ya, r, p[2], fused)
-    yb = fma32(yb, r, p[5], fused)
-    yc = fma32(yc, r, p[8], fused)
-    z = fma32(ya, r3, yb, fused)
-    z = fma32(z, r3, yc, fused)
-    z = fma32(z, r3, e * _LOG_Q1, fused)
-    s = fma32(-r2, 0.5, r, fused)
-    return fma32(e, _LOG_Q2, s + z, fused)
+    ya = fma(r, p[0], p[1])
+    yb = fma(r, p[3], p[4])
+    yc = fma(r, p[6], p[7])
+    ya = fma(ya, r, p[2])
+    yb = fma(yb, r, p[5])
+    yc = fma(yc, r, p[8])
+    z = fma(ya, r3, yb)
+    z = fma(z, r3, yc)
+    z = fma(z, r3, e * _LOG_Q1)
+    s = fma(-r2, 0.5, r)
+    return fma(e, _LOG_Q2, s + z)
 
 
-def log1p32(x: torch.Tensor, fused: bool) -> torch.Tensor:
+def log1p32(x: torch.Tensor, fma: bool | Fma) -> torch.Tensor:
     """XLA's float32 log1p: a Cephes rational for ``|x| < 0.41421357``, ``log(1 + x)`` otherwise.
 
-    XLA evaluates both branches and selects, as done here.
+    XLA evaluates both branches and selects; a branch no element selects is skipped here (the
+    table is built in contiguous mantissa ranges, where most chunks need one branch only).
     """
-    den = _horner(x, _LOG1P_DEN, fused)
-    num = _horner(x, _LOG1P_NUM, fused)
+    fma = _as_fma(fma)
+    small = torch.abs(x) < _LOG1P_SMALL
+    if not bool(small.any()):
+        return _log_eigen(x + 1.0, fma)
+    den = _horner(x, _LOG1P_DEN, fma)
+    num = _horner(x, _LOG1P_NUM, fma)
     x2 = x * x
-    small = x + fma32(x2, -0.5, (x * x2) * (num / den), fused)
-    return torch.where(torch.abs(x) < _LOG1P_SMALL, small, _log_eigen(x + 1.0, fused))
+    rational = x + fma(x2, -0.5, (x * x2) * (num / den))
+    if bool(small.all()):
+        return rational
+    return torch.where(small, rational, _log_eigen(x + 1.0, fma))
 
 
-def erf_inv32(u: torch.Tensor, fused: bool) -> torch.Tensor:
+def erf_inv32(u: torch.Tensor, fma: bool | Fma) -> torch.Tensor:
     """XLA's float32 erf_inv (Giles 2010) for ``u`` in ``[-1, 1]``.
 
     ``w = -log1p(-u*u)``; coefficient set A on ``t = w - 2.5`` where ``w < 5``, set B on
-    ``t = sqrt(w) - 3`` elsewhere (both evaluated, then selected, as XLA does); ``|u| == 1``
-    gives ``u * inf``. From truncated_normal(-2, 2) only set A is reached (``w <= 2.43``).
+    ``t = sqrt(w) - 3`` elsewhere (selected as XLA does; set B is only evaluated when some
+    element needs it); ``|u| == 1`` gives ``u * inf``. truncated_normal(-2, 2) only reaches set
+    A (``w <= 2.43``).
     """
-    w = -log1p32(u * (-u), fused)
-    central = _horner(w - 2.5, _ERFINV_A, fused)
-    tail = _horner(sqrt32(torch.clamp_min(w, 0.0)) - 3.0, _ERFINV_B, fused)
-    p = torch.where(w < C.ERFINV_W_SPLIT, central, tail)
+    fma = _as_fma(fma)
+    w = -log1p32(u * (-u), fma)
+    central = w < C.ERFINV_W_SPLIT
+    p = _horner(w - 2.5, _ERFINV_A, fma)
+    if not bool(central.all()):
+        tail = _horner(sqrt32(torch.clamp_min(w, 0.0)) - 3.0, _ERFINV_B, fma)
+        p = torch.where(central, p, tail)
     return torch.where(torch.abs(u) == 1.0, u * math.inf, p * u)
 
 
@@ -208,12 +266,13 @@ def truncated_normal_z(mantissa: torch.Tensor, fused: bool) -> torch.Tensor:
     Returns:
         float32 tensor of the same shape.
     """
+    fma = Fma(fused)
     a, _, span = uniform_bounds()
     # uniform(): bitcast(m | 0x3F800000) - 1 is exact, in [0, 1).
     one_bits = mantissa.to(torch.int32) | 0x3F800000
     f = one_bits.view(torch.float32) - 1.0
-    u = torch.clamp_min(fma32(f, span, a, fused), a)  # lax.max(minval, f * (b - a) + a)
-    z = erf_inv32(u, fused) * _SQRT2
+    u = torch.clamp_min(fma(f, span, a), a)  # lax.max(minval, f * (b - a) + a)
+    z = erf_inv32(u, fma) * _SQRT2
     return torch.clamp(z, _CLIP_LO, _CLIP_HI)
 
 
@@ -233,37 +292,46 @@ def z_table(fused: bool) -> torch.Tensor:
         table = _TABLES.get(fused)
         if table is None:
             table = torch.empty(MANTISSAS, dtype=torch.float32)
-            for start in range(0, MANTISSAS, _CHUNK):
-                stop = start + _CHUNK
+            for start in range(0, MANTISSAS, CHUNK):
+                stop = min(MANTISSAS, start + CHUNK)
                 table[start:stop] = truncated_normal_z(
                     torch.arange(start, stop, dtype=torch.int32), fused)
             _TABLES[fused] = table
     return table
 
 
-def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, use_table: bool | None = None
-                               ) -> torch.Tensor:
-    """``truncated_normal(-2, 2)`` samples from int32 random words (uint32 bits).
+def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, scale: float | None = None,
+                               use_table: bool | None = None) -> torch.Tensor:
+    """``truncated_normal(-2, 2)`` samples from int32 random words (uint32 bits), optionally
+    times ``scale``.
 
     Args:
         bits: int32 tensor of random words.
-        fused: FMA switch (see :func:`fma32`).
+        fused: FMA switch (see :class:`Fma`).
+        scale: a float32 value to multiply by (one rounding, JAX's eager ``* stddev``).
         use_table: gather from :func:`z_table`. None: when the table exists already or from
-            ``TABLE_MIN`` elements on (the one-off build, ~5 s, then pays for itself).
+            ``TABLE_MIN`` elements on (the one-off build, a few seconds, then pays for itself).
 
     Returns:
         float32 tensor of ``bits``' shape.
     """
-    mantissa = (bits >> 9) & (MANTISSAS - 1)  # logical shift of the uint32 bits
     if use_table is None:
         use_table = fused in _TABLES or bits.numel() >= TABLE_MIN
-    if use_table:
-        return z_table(fused)[mantissa.to(torch.int64)]
-    out = torch.empty(bits.shape, dtype=torch.float32)
-    flat_m, flat_out = mantissa.reshape(-1), out.view(-1)
-    for start in range(0, flat_m.numel(), _CHUNK):
-        flat_out[start:start + _CHUNK] = truncated_normal_z(flat_m[start:start + _CHUNK], fused)
-    return out
+    table = z_table(fused) if use_table else None
+    flat_bits = bits.reshape(-1)
+    out = torch.empty(flat_bits.shape, dtype=torch.float32)
+    factor = None if scale is None else torch.tensor(scale, dtype=torch.float32)
+    for start in range(0, flat_bits.numel(), CHUNK):
+        chunk = out[start:start + CHUNK]
+        # Logical shift of the uint32 bits: the arithmetic shift's sign copies are masked off.
+        mantissa = (flat_bits[start:start + CHUNK] >> 9).bitwise_and_(MANTISSAS - 1)
+        if table is not None:
+            torch.index_select(table, 0, mantissa, out=chunk)
+        else:
+            chunk.copy_(truncated_normal_z(mantissa, fused))
+        if factor is not None:
+            chunk.mul_(factor)
+    return out.view(bits.shape)
 
 
 def sqrt32(x: torch.Tensor) -> torch.Tensor:

@@ -66,9 +66,8 @@ def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fu
     """
     key = _keys.nnx_param_key(seed, resolve_x64())
     bits = random_bits(key, in_features * features, prng_mode)
-    kernel = truncated_normal_from_bits(bits, fused)
-    # The eager multiply by the 0-d float32 stddev, a separate (unfused) XLA op.
-    kernel.mul_(torch.tensor(lecun_stddev(in_features), dtype=torch.float32))
+    # The multiply by the 0-d float32 stddev is a separate, eager (so unfused) op in JAX.
+    kernel = truncated_normal_from_bits(bits, fused, scale=lecun_stddev(in_features))
     return kernel.view(in_features, features)
 
 
@@ -84,14 +83,14 @@ def build_linear(seed: Any, in_features: Any, features: Any, *, prng_mode: Any =
 
 
 def _build_linear(seed: int, n_in: int, n_out: int, mode: str, fused: bool) -> nn.Linear:
-    # skip_init: torch's own kaiming init would be overwritten anyway, and would consume the
-    # global torch RNG as a side effect.
-    module = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)
+    # On the meta device torch allocates and initialises nothing (its kaiming init would be
+    # overwritten, and would consume the global torch RNG); assign=True adopts our tensors.
+    module = nn.Linear(n_in, n_out, device="meta")
     kernel = kernel_tensor(seed, n_in, n_out, mode, fused)
     # torch stores the weight as (out, in): the transpose of nnx's kernel. A transposed view
     # avoids copying large kernels; F.linear handles the strides.
-    module.weight = nn.Parameter(kernel.t(), requires_grad=False)
-    module.bias = nn.Parameter(torch.zeros(n_out, dtype=torch.float32), requires_grad=False)
+    module.load_state_dict(
+        {"weight": kernel.t(), "bias": torch.zeros(n_out, dtype=torch.float32)}, assign=True)
     return module
 
 

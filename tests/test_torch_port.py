@@ -638,7 +638,8 @@ def _jax_kernels_batched(seed_list, shape, mode, x64: bool) -> np.ndarray:
     with jax.enable_x64(x64), prng_mode_context(mode):
         keys = jax.numpy.stack([jax.random.key_data(nnx.Rngs(s).params()) for s in seed_list])
         init = jax.nn.initializers.lecun_normal()
-        batched = jax.jit(jax.vmap(lambda kd: init(jax.random.wrap_key_data(kd), shape)))
+        batched = jax.jit(jax.vmap(
+            lambda kd: init(jax.random.wrap_key_data(kd), shape, jax.numpy.float32)))
         return np.asarray(batched(keys))
 
 
