@@ -76,7 +76,8 @@ def main() -> None:
             jkey = jax.random.wrap_key_data(np.array(key_data, np.uint32))
             jitted = jax.jit(lambda k, s=shape: init(k, s, jnp.float32))
             jitted(jkey).block_until_ready()
-            record(f"kernel {tag} jax jit", best(lambda: jitted(jkey).block_until_ready(), num, rep))
+            record(f"kernel {tag} jax jit",
+                   best(lambda: jitted(jkey).block_until_ready(), num, rep))
             init(jkey, shape, jnp.float32).block_until_ready()
             record(f"kernel {tag} jax eager", best(
                 lambda: init(jkey, shape, jnp.float32).block_until_ready(), num, rep))

@@ -4,7 +4,7 @@
 uses XLA's own float32 ``erf``, ``erf_inv`` (Giles) and ``log1p`` expansions (coefficients in
 ``implementations._xla_constants``), and on hosts with FMA the LLVM backend contracts a multiply
 into the following add when the product has a single use. Each such site is written here as
-:func:`fma32` with the host's switch; everything else is a plain, correctly rounded float32 op
+:class:`Fma` with the host's switch; everything else is a plain, correctly rounded float32 op
 (torch's CPU ``+ - * /`` on float32 are IEEE round-to-nearest-even).
 
 torch 2.13 has no ``torch.fma``. A fused multiply-add of float32 operands is emulated exactly:
@@ -19,19 +19,23 @@ The float path depends on the random bits only through ``bits >> 9`` (23 bits), 
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import threading
-import functools
 
 import torch
 
 from implementations import _xla_constants as C
 
 __all__ = [
+    "Fma",
+    "erf32",
+    "erf_inv32",
     "f32",
     "fma32",
     "lecun_stddev",
+    "log1p32",
     "sqrt32",
     "truncated_normal_from_bits",
     "truncated_normal_z",
@@ -79,7 +83,7 @@ class Fma:
     """The multiply-adds XLA:CPU fuses: one rounding (``fused``) or two.
 
     A fused multiply-add of float32 operands is emulated exactly in float64 (see the module
-    docstring); the rare float64 sums that land on a float32 midpoint are corrected at once.
+    docstring); float64 sums that land on a float32 midpoint are re-decided exactly.
 
     Args:
         fused: one rounding (XLA:CPU on FMA hosts) instead of ``RN(RN(a*b) + c)``.
@@ -94,8 +98,8 @@ class Fma:
 
         Args:
             a: float32 tensor.
-            b: float32 tensor or a Python float that is exactly a float32 value.
-            c: float32 tensor or a Python float that is exactly a float32 value.
+            b: float32 tensor of ``a``'s shape, or a Python float that is a float32 value.
+            c: float32 tensor of ``a``'s shape, or a Python float that is a float32 value.
 
         Returns:
             A float32 tensor. Fused results are exact in float32's normal range, which is all
@@ -168,7 +172,8 @@ def erf32(x: torch.Tensor) -> torch.Tensor:
     The intrinsic calls ``llvm.fma`` explicitly, so its Horner steps are fused on every host
     (a libm ``fmaf`` call without FMA hardware). It does not clamp its argument: it evaluates
     the odd rational ``x * P(x^2) / Q(x^2)`` and returns ``copysign(1, x)`` from
-    ``|x| >= 3.8325067`` on (``ERF_SATURATE``; ``ERF_CLAMP`` is an older XLA's variant).
+    ``|x| >= 3.8325067`` on (``ERF_SATURATE``; clamping at ``ERF_CLAMP`` first, as the port
+    recipe describes, disagrees with jax 0.10.2 beyond 3.74, as the tests show).
     """
     x2 = x * x
     fma = Fma(True)
@@ -195,8 +200,8 @@ def uniform_bounds() -> tuple[float, float, float]:
 def _log_eigen(v: torch.Tensor, fma: Fma) -> torch.Tensor:
     """XLA:CPU's float32 ``log`` (Cephes polynomial, Eigen's evaluation order) for normal ``v > 0``.
 
-    Only reached for ``v = 1 + x`` with ``x`` in ``[-0.911, -0.414]`` here, so the special
-    cases (``v <= 0``, ``0``, ``inf``, subnormals) are not modelled.
+    Called with ``v = 1 + x`` for ``|x| >= 0.414`` (truncated_normal: ``x`` in
+    ``[-0.911, -0.414]``); the special cases (``v <= 0``, ``inf``, subnormals) are not modelled.
     """
     m, exponent = torch.frexp(v)  # v = m * 2**exponent, m in [0.5, 1)
     e = exponent.to(torch.float32)  # XLA: f32(biased - 127) + 1, the same integer

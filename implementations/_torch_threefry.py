@@ -126,7 +126,8 @@ def _buffers(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def _bits_partitionable(key: tuple[int, int], n: int, out: torch.Tensor, chunk: int) -> None:
-    """Element ``i`` is ``y0 ^ y1`` of ``threefry(key, i >> 32, i & 0xFFFFFFFF)`` (``iota_2x32``)."""
+    """Element ``i`` is ``y0 ^ y1`` of ``threefry(key, i >> 32, i & 0xFFFFFFFF)``
+    (``iota_2x32_shape`` counters)."""
     steps = _schedule(key)
     hi_buf, lo_buf, tmp_buf = _buffers(min(n, chunk))
     for start in range(0, n, chunk):
