@@ -56,18 +56,19 @@ def resolve_fma(fma: Any) -> bool:
     raise InputDomainError("fma", _short(fma), FMA_DOMAIN)
 
 
-def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fused: bool
-                  ) -> torch.Tensor:
+def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fused: bool,
+                  *, use_table: bool | None = None) -> torch.Tensor:
     """nnx.Linear's initial kernel, shape ``(in_features, features)``, float32 (validated input).
 
     ``lecun_normal()(key, (in, out))`` = ``truncated_normal(key, -2, 2, (in, out)) * stddev``
     with ``stddev`` from ``fan_in = in_features``; the key is what ``Rngs(seed).params()``
-    returns first.
+    returns first. ``use_table`` forces the float path (see ``truncated_normal_from_bits``).
     """
     key = _keys.nnx_param_key(seed, resolve_x64())
     bits = random_bits(key, in_features * features, prng_mode)
     # The multiply by the 0-d float32 stddev is a separate, eager (so unfused) op in JAX.
-    kernel = truncated_normal_from_bits(bits, fused, scale=lecun_stddev(in_features))
+    kernel = truncated_normal_from_bits(bits, fused, scale=lecun_stddev(in_features),
+                                        use_table=use_table)
     return kernel.view(in_features, features)
 
 
