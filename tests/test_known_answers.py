@@ -108,6 +108,30 @@ def test_each_class_was_confirmed_by_a_jax_that_defaults_to_it(mode):
 
 
 @pytest.mark.parametrize("mode", ka.MODES)
+@pytest.mark.parametrize("x64", [False, True])
+def test_variants_only_change_last_bits(mode, x64):
+    """A variant is one jaxlib's rounding of the same keys: a few elements, a few ULP."""
+    data = ka.load(mode, x64)
+    main = {c["id"]: c for c in data["cases"]}
+    claimed = [v for variant in data.get("variants", []) for v in variant["jaxlib"]]
+    assert len(claimed) == len(set(claimed)), "a jaxlib is listed by two variants"
+    for variant in data.get("variants", []):
+        assert variant["jaxlib"] and variant["provenance"]
+        assert {p["versions"]["jaxlib"] for p in variant["provenance"]} <= set(variant["jaxlib"])
+        for case_id, fields in variant["cases"].items():
+            kernel = main[case_id]["kernel_f32_hex"]
+            for index, pattern in fields.get("kernel_f32_hex", {}).items():
+                assert abs(int(pattern, 16) - int(kernel[int(index)], 16)) <= 16
+            assert len(fields.get("kernel_f32_hex", {})) <= len(kernel) // 100 + 1
+
+
+def test_the_installed_jaxlib_picks_its_variant():
+    verdict = ka.check()
+    variant = ka.variant_for(ka.load(MODE, X64), ka.installed_jaxlib())
+    assert verdict["variant"] == (variant["id"] if variant else None)
+
+
+@pytest.mark.parametrize("mode", ka.MODES)
 def test_seed_aliasing_is_recorded_as_measured(mode):
     """Seeds that differ by 2**32 alias with x64 off and not with x64 on; -1 depends on x64."""
     def kernels(x64):
