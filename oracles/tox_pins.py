@@ -77,11 +77,26 @@ def pins(env_name: str, python: tuple[int, int] | None = None) -> list[str]:
     return list(found.values())
 
 
+def show(env_names: list[str]) -> int:
+    """``tox_pins.py --show ENV...``: prints what each env name installs (for the docs)."""
+    for env_name in env_names:
+        match = re.match(r"^py3\.?(\d+)-", env_name)
+        python = (3, int(match.group(1))) if match else None
+        try:
+            print(f"{env_name}: {' '.join(pins(env_name, python))}")
+        except PinError as err:
+            print(f"{env_name}: {err}")
+            return 2
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """``tox_pins.py ENV_NAME [pip install args...]``: pip-installs the args plus the pins."""
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] == "--show":
+        return show(argv[1:])
     env_name, rest = argv[0], argv[1:]
     try:
         extra = pins(env_name)
