@@ -10,8 +10,8 @@ process so that in-memory JAX caches do not carry over:
 * the same loop drawing from this suite's shape pool (``conformance._cases.cases``), to show
   how much of the gap is the pool and how much the check's batching and reference;
 * cold check: ``check`` of a conforming solution with an empty compilation cache
-  (``NNX_CONFORMANCE_CACHE`` pointed at a fresh directory);
-* warm check: the same again, cache populated by the cold run;
+  (``NNX_CONFORMANCE_CACHE`` pointed at a fresh directory, so no cached draw either);
+* warm check: the same again, caches populated by the cold run (``--workers`` as given);
 * batch: ``check`` of N conforming and mutant files in one command (solutions per minute).
 """
 
@@ -84,20 +84,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--batch", type=int, default=6, help="files in the batch measurement")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="children per check (default: check's own default)")
     args = parser.parse_args()
     py = sys.executable
     env = dict(os.environ)
     cache = tempfile.mkdtemp(prefix="nnx-bench-cache-")
     env["NNX_CONFORMANCE_CACHE"] = cache
-    check = [py, "-m", "conformance", "check", str(SOLUTION), "--cases", str(args.cases)]
+    flags = ["--cases", str(args.cases)]
+    if args.workers is not None:
+        flags += ["--workers", str(args.workers)]
+    check = [py, "-m", "conformance", "check", str(SOLUTION), *flags]
     author = timed([py, "-c", AUTHOR_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
     hand = timed([py, "-c", HAND_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
     cold = timed(check, env)
     warm = min(timed(check, env) for _ in range(2))
     files = sorted((ROOT / "oracles" / "conforming").glob("[!_]*.py"))[: args.batch // 2]
     files += sorted((ROOT / "oracles" / "mutants").glob("[!_]*.py"))[: args.batch - len(files)]
-    batch = timed([py, "-m", "conformance", "check", *map(str, files), "--cases",
-                   str(args.cases)], env)
+    batch = timed([py, "-m", "conformance", "check", *map(str, files), *flags], env)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     print(f"author's loop ({args.cases} examples, own strategies): {author:7.2f} s")
     print(f"hand loop on the suite's shape pool ({args.cases} examples): {hand:7.2f} s")
     print(f"cold check ({args.cases} cases):  {cold:7.2f} s")

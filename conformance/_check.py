@@ -2,14 +2,18 @@
 
 The flow for one solution (:func:`check_solution`):
 
-1. A :class:`~conformance._sandbox.Sandbox` starts; while the child imports JAX, the parent draws
-   the shared cases (``conformance._cases.cases(modes=(None,))``, derandomized ``ci`` profile)
-   plus :data:`PANEL`, a fixed set that tells the mutants apart.
-2. The child imports the solution and calls it on every case, grouped by shape; the parent
-   computes each reference while the child works on the next case: kernels from the NumPy port
-   (bit-identical to JAX's, no compile), outputs judged with the bound of
-   ``conformance._compare``. The child's outputs are only ever compared in this process.
-3. On a failure, Hypothesis shrinks the counterexample against the live child
+1. ``workers`` :class:`~conformance._sandbox.Sandbox` children start at once (default: one per
+   core, at most two); while they import JAX, the parent draws the shared cases
+   (``conformance._cases.cases(modes=(None,))``, derandomized ``ci`` profile) plus
+   :data:`PANEL`, a fixed set that tells the mutants apart.
+2. The shape groups are split between the children (:func:`split_cases`, whole groups balanced
+   by estimated cost: a new shape's trace and lowering is most of a child's work). Each child
+   imports the solution and calls it on its cases; one parent thread per child computes each
+   reference while its child works on the next case: kernels from the NumPy port (bit-identical
+   to JAX's, no compile), outputs judged with the bound of ``conformance._compare``. The
+   children's outputs are only ever compared in this process. Their findings are merged as if
+   one child had run every case in order (the earliest failing case wins).
+3. On a failure, Hypothesis shrinks the counterexample against the live child that ran it
    (:mod:`conformance._check_shrink`), and :mod:`conformance._check_diagnose` names the mutant in
    ``oracles/mutants`` whose outcomes the solution reproduces.
 
@@ -19,9 +23,14 @@ the versioned JSON document described there and in ``docs/check.md``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import math
 import os
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -211,6 +220,70 @@ def draw_cases(count: int, profile: str = "ci") -> tuple[Case, ...]:
     return tuple(group_by_shape(drawn + [c for c in PANEL if c.id not in seen]))
 
 
+#: Files whose code decides the drawn cases: a cached draw is valid only for these bytes.
+_CASE_SOURCES = ("_cases.py", "_check.py")
+
+
+def _case_file(count: int, profile: str, cache: str) -> str | None:
+    """Where :func:`cached_cases` keeps the draw for ``(count, profile)``, or None.
+
+    Only derandomized profiles are cached (any other draw is meant to differ each run). The
+    key covers everything the draw depends on: count, profile, Python and Hypothesis versions,
+    and the source of the two modules that draw and re-target the cases.
+    """
+    import sys
+
+    import hypothesis
+    from hypothesis import settings
+
+    if not settings.get_profile(profile).derandomize:
+        return None
+    digest = hashlib.sha256(
+        f"{count}|{profile}|{sys.version_info[:2]}|{hypothesis.__version__}".encode())
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in _CASE_SOURCES:
+        with open(os.path.join(here, name), "rb") as source:
+            digest.update(source.read())
+    return os.path.join(cache.rstrip(os.sep) + "-cases", f"{digest.hexdigest()[:32]}.json")
+
+
+def cached_cases(count: int, profile: str = "ci", cache: str | None = None
+                 ) -> tuple[Case, ...]:
+    """:func:`draw_cases`, kept on disk next to the compilation cache ``cache`` across runs.
+
+    Drawing 200 cases costs Hypothesis about 0.5-1.8 s of the parent's CPU while the children
+    import JAX on the same cores. Values are stored exactly (hex floats); an unreadable or
+    inconsistent file is ignored and redrawn.
+    """
+    target = _case_file(count, profile, cache) if cache else None
+    if target is not None:
+        try:
+            with open(target, encoding="utf-8") as stream:
+                rows = json.load(stream)
+            cases = tuple(
+                Case(int(seed), tuple(float.fromhex(v) for v in x), int(features),
+                     float.fromhex(scale), mode, bool(float_args))
+                for seed, x, features, scale, mode, float_args in rows)
+            if len(cases) >= count and len({c.id for c in cases}) == len(cases):
+                return cases
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    cases = draw_cases(count, profile)
+    if target is not None:
+        rows = [[c.seed, [float(v).hex() for v in c.x], c.features, float(c.scale).hex(),
+                 c.prng_mode, c.float_args] for c in cases]
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            # Atomic: a concurrent check reads either no file or a whole one.
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                json.dump(rows, stream)
+            os.replace(tmp, target)
+        except OSError:
+            pass  # a read-only cache only costs the next check a redraw
+    return cases
+
+
 def _reshape(case: Case, shape: tuple[int, int]) -> Case:
     """``case`` on another shape: x cycled (or cut) to the new length, features replaced."""
     n, features = shape
@@ -233,19 +306,56 @@ def cache_path(use_cache: bool) -> str | None:
     return str(path)
 
 
+#: Estimated cost of one shape group in a child, in units of one case: a new shape costs JAX
+#: a trace and lowering (~0.15-0.25 s) that dwarfs a repeated call (a few ms), and elements
+#: matter only for the pool's largest shapes.
+SHAPE_COST, CASE_COST, ELEMENT_COST = 40.0, 1.0, 1e-3
+
+
+def default_workers() -> int:
+    """Children per check: one per core, at most two (the parent needs CPU for references)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:
+    """Indices of ``cases`` for each child: whole shape groups, balanced by estimated cost.
+
+    A shape is never split: its trace and compilation would then be paid in both children.
+    Groups go largest first to the least loaded child (LPT); each child's indices stay in
+    ascending order, so every child meets its cases in the order one child would.
+    """
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, case in enumerate(cases):
+        groups.setdefault(case.shape, []).append(i)
+
+    def cost(indices: list[int]) -> float:
+        n, features = cases[indices[0]].shape
+        return SHAPE_COST + len(indices) * (CASE_COST + ELEMENT_COST * n * features)
+
+    loads = [0.0] * max(1, min(workers, len(groups)))
+    parts: list[list[int]] = [[] for _ in loads]
+    for indices in sorted(groups.values(), key=lambda g: (-cost(g), g[0])):
+        k = min(range(len(loads)), key=lambda j: (loads[j], j))
+        loads[k] += cost(indices)
+        parts[k].extend(indices)
+    return [sorted(p) for p in parts if p]
+
+
 def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
                    profile: str = "ci", shrink: bool = True, diagnose: bool = True,
-                   use_cache: bool = True) -> CheckResult:
-    """Grades one solution file in its own child process.
+                   use_cache: bool = True, workers: int | None = None) -> CheckResult:
+    """Grades one solution file in isolated child processes.
 
     Args:
         path: the learner's ``.py`` file (it must define ``pure_state_update``).
         count: cases to draw (the fixed panel is added to them).
-        limits: timeout, memory and CPU limits of the child.
+        limits: timeout, memory and CPU limits of each child.
         profile: Hypothesis profile for drawing the cases.
         shrink: shrink a failing case with Hypothesis against the live child.
         diagnose: name the mutant the solution behaves like (runs the mutant library).
-        use_cache: share JAX's persistent compilation cache with the child.
+        use_cache: share JAX's persistent compilation cache with the children.
+        workers: children that split the shape groups between them (default
+            :func:`default_workers`). Verdict and counterexample do not depend on it.
 
     Returns:
         The :class:`CheckResult`. Learner misbehaviour of any kind is a ``fail`` verdict;
@@ -253,20 +363,21 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
     """
     started = time.perf_counter()
     path = os.path.abspath(path)
-    sandbox = Sandbox(limits, cache_path(use_cache))  # starts first: JAX imports meanwhile
-    with sandbox:
-        cases = draw_cases(count, profile)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers={workers!r}, but should be an integer >= 1")
+    cache = cache_path(use_cache)
+    with contextlib.ExitStack() as stack:
+        # The children start first: JAX imports in them while the cases are drawn here.
+        boxes = [stack.enter_context(Sandbox(limits, cache)) for _ in range(workers)]
+        cases = cached_cases(count, profile, cache)
         shapes = len({c.shape for c in cases})
-        env: dict[str, Any] = {}
-        state = _Run(sandbox, cases)
-        try:
-            env = _environment(sandbox.wait_hello())
-            state.reference = Reference(env.get("prng_mode") or "partitionable")
-            state.load(path)
-            if state.failure is None:
-                state.run_all()
-        except ChildGone as gone:
-            state.gone(gone)
+        parts = split_cases(cases, workers)
+        for box in boxes[len(parts):]:
+            box.close()  # fewer shape groups than children: free the spare core at once
+        boxes = boxes[:len(parts)]
+        state = _Run(boxes, cases, parts)
+        state.execute(path)
         failure, counterexample, diagnosis = state.failure, None, None
         if failure is not None and failure.kind in CASE_KINDS and state.alive and shrink:
             from conformance._check_shrink import shrink_failure
@@ -276,83 +387,177 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
             from conformance._check_diagnose import diagnose as name_it
 
             diagnosis = name_it(failure, state, run_mutants=diagnose, limits=limits,
-                                cache=cache_path(use_cache))
+                                cache=cache)
             if failure.kind in CASE_KINDS or failure.case is not None:
                 counterexample = _counterexample(failure, state.reference)
-    output = sandbox.output()  # after close: the drain threads have read everything
+    # After close: the drain threads have read everything.
+    output = _merge_output([box.output() for box in boxes])
     return CheckResult(
         solution=path, verdict="fail" if failure else "pass", diagnosis=diagnosis,
         counterexample=counterexample, cases=state.compared, shapes=shapes,
-        duration_s=time.perf_counter() - started, environment=env,
+        duration_s=time.perf_counter() - started, environment=state.environment,
         warnings=state.warnings, purity=state.purity(), output=output)
 
 
-class _Run:
-    """The mutable state of one check: outcomes, the first failure, warnings, purity."""
+def _merge_output(outputs: list[dict[str, str]]) -> dict[str, str]:
+    """The children's stdout and stderr as one: identical texts (import-time prints) once."""
+    merged: dict[str, str] = {}
+    for key in ("stdout", "stderr"):
+        texts: list[str] = []
+        for out in outputs:
+            if out[key] and out[key] not in texts:
+                texts.append(out[key])
+        merged[key] = texts[0] if len(texts) == 1 else "".join(
+            f"[process {k + 1}]\n{t}{'' if t.endswith(chr(10)) else chr(10)}"
+            for k, t in enumerate(texts))
+    return merged
 
-    def __init__(self, sandbox: Sandbox, cases: Sequence[Case]):
-        self.sandbox, self.cases = sandbox, list(cases)
+
+@dataclass
+class _Worker:
+    """One child, the indices of the cases it runs, and what came back from it."""
+
+    sandbox: Sandbox
+    indices: list[int]
+    hello: dict[str, Any] | None = None
+    load: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    failures: list[tuple[int, Failure]] = field(default_factory=list)
+    compared: int = 0
+    gone: ChildGone | None = None
+    #: Where the child died in case order: -1 before any case, the case's index, or
+    #: ``math.inf`` after its last case (the 1-child rule "earlier failures win" needs it).
+    gone_at: float = math.inf
+    error: BaseException | None = None
+
+
+class _Run:
+    """The mutable state of one check: outcomes, the first failure, warnings, purity.
+
+    After :meth:`execute`, ``sandbox`` is the one child kept for shrinking (the one that ran
+    the failing case); the others are closed.
+    """
+
+    def __init__(self, sandboxes: Sequence[Sandbox], cases: Sequence[Case],
+                 parts: Sequence[list[int]]):
+        self.cases = list(cases)
+        self.workers = [_Worker(box, list(p)) for box, p in zip(sandboxes, parts)]
+        self.sandbox = sandboxes[0]
         self.reference: Reference | None = None
+        self.environment: dict[str, Any] = {}
         self.outcomes: dict[str, Outcome] = {}
         self.failures: list[Failure] = []
         self.failure: Failure | None = None
         self.alive = True
         self.compared = 0
         self.warnings: list[dict[str, str]] = []
-        self._impure: list[str] = []
-        self._purity_checked = False
+        self._purity: dict[int, tuple[bool, list[str]]] = {}
+        self._lock = threading.Lock()
 
-    def load(self, path: str) -> None:
-        header = self.sandbox.load(path)
-        self._add_warnings(self.sandbox, header)
-        if not header.get("ok"):
-            kind = str(header.get("kind", "import_error"))
-            self.failure = Failure(kind, None, _load_message(header))
+    def execute(self, path: str) -> None:
+        """Loads ``path`` in every child and runs each child's cases, all children at once."""
+        threads = [threading.Thread(target=self._work, args=(w, path), daemon=True)
+                   for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for w in self.workers:
+            if w.error is not None:
+                raise w.error  # a grader error, never the learner's
+        self._merge()
+
+    def _work(self, w: _Worker, path: str) -> None:
+        """One child's whole session; runs in its own thread (reads release the GIL)."""
+        try:
+            try:
+                w.hello = w.sandbox.wait_hello()
+                with self._lock:
+                    if self.reference is None:
+                        self.reference = Reference(w.hello.get("prng_mode") or "partitionable")
+                w.load = w.sandbox.load(path)
+                if not w.load.get("ok"):
+                    return
+                reference = self.reference
+
+                def on_result(local: int, header: dict, data: bytes) -> None:
+                    index = w.indices[local]
+                    case = self.cases[index]
+                    outcome = read_outcome(header, data, case.features)
+                    self.outcomes[case.id] = outcome  # disjoint keys: no lock needed
+                    w.compared += 1
+                    problem = judge(outcome, case, reference.expected(case)[0])
+                    if problem is not None:
+                        w.failures.append((index, problem))
+
+                wired = [wire_case(i, self.cases[i]) for i in w.indices]
+                _, w.end = w.sandbox.run(wired, on_result=on_result)
+            except ChildGone as gone:
+                w.gone = gone
+                local = getattr(gone, "index", None)
+                if w.load is None or not w.load.get("ok"):
+                    w.gone_at = -1
+                elif local is not None:
+                    w.gone_at = w.indices[local]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            w.error = exc
+
+    def _merge(self) -> None:
+        """Combines the children's findings exactly as one child running every case would."""
+        first = next((w for w in self.workers if w.hello is not None), None)
+        if first is not None:
+            self.environment = _environment(first.hello)
+        for w in self.workers:
+            if w.load is not None:
+                self._add_warnings(w.load)
+        for k, w in enumerate(self.workers):
+            if w.end is not None:
+                self._end(k, w.end)
+        self.compared = sum(w.compared for w in self.workers)
+        found = sorted((f for w in self.workers for f in w.failures), key=lambda f: f[0])
+        self.failures = [f for _, f in found]
+        self.alive = all(w.gone is None for w in self.workers)
+        bad_load = next((w for w in self.workers if w.load is not None and not w.load.get("ok")
+                         and w.gone is None), None)
+        deaths = sorted((w for w in self.workers if w.gone is not None),
+                        key=lambda w: w.gone_at)
+        keep = self.workers[0]
+        if deaths and deaths[0].gone_at < 0:
+            self.failure = Failure(deaths[0].gone.kind, None, deaths[0].gone.detail)
+        elif bad_load is not None:
+            kind = str(bad_load.load.get("kind", "import_error"))
+            self.failure = Failure(kind, None, _load_message(bad_load.load))
+        elif found and (not deaths or found[0][0] < deaths[0].gone_at):
+            self.failure = found[0][1]
+            keep = next(w for w in self.workers if any(f is self.failure for _, f in w.failures))
+        elif deaths:
+            gone, at = deaths[0].gone, deaths[0].gone_at
+            case = self.cases[int(at)] if at != math.inf else None
+            self.failure = Failure(gone.kind, case, gone.detail)
+        self.sandbox = keep.sandbox
+        for w in self.workers:
+            if w is not keep:
+                w.sandbox.close()  # only the kept child may still be needed: free its core
 
     def call(self, cases: Sequence[Case]) -> list[Outcome]:
-        """Runs ``cases`` in the live child; raises :class:`ChildGone`."""
+        """Runs ``cases`` in the kept child; raises :class:`ChildGone`."""
         frames, end = self.sandbox.run([wire_case(i, c) for i, c in enumerate(cases)])
-        self._end(end)
+        keep = next(k for k, w in enumerate(self.workers) if w.sandbox is self.sandbox)
+        self._end(keep, end)
         out = [read_outcome(h, d, c.features) for (h, d), c in zip(frames, cases)]
         for case, outcome in zip(cases, out):
             self.outcomes[case.id] = outcome
         return out
 
-    def run_all(self) -> None:
-        reference = self.reference
-
-        def on_result(index: int, header: dict, data: bytes) -> None:
-            case = self.cases[index]
-            outcome = read_outcome(header, data, case.features)
-            self.outcomes[case.id] = outcome
-            self.compared += 1
-            problem = judge(outcome, case, reference.expected(case)[0])
-            if problem is not None:
-                self.failures.append(problem)
-
-        frames, end = self.sandbox.run(
-            [wire_case(i, c) for i, c in enumerate(self.cases)], on_result=on_result)
-        self._end(end)
-        if self.failures:
-            self.failure = self.failures[0]
-
-    def gone(self, gone: ChildGone) -> None:
-        self.alive = False
-        index = getattr(gone, "index", None)
-        case = self.cases[index] if index is not None else None
-        self.failure = self.failures[0] if self.failures else Failure(
-            gone.kind, case, gone.detail)
-
-    def _end(self, end: dict) -> None:
-        self._add_warnings(None, end)
+    def _end(self, worker: int, end: dict) -> None:
+        self._add_warnings(end)
         purity = end.get("purity")
         if isinstance(purity, dict):
-            self._purity_checked = bool(purity.get("checked"))
             impure = purity.get("impure_cases")
-            if isinstance(impure, list):
-                self._impure = [str(i)[:20] for i in impure[:20]]
+            self._purity[worker] = (bool(purity.get("checked")), [
+                str(i)[:20] for i in impure[:20]] if isinstance(impure, list) else [])
 
-    def _add_warnings(self, _sandbox: Any, header: dict) -> None:
+    def _add_warnings(self, header: dict) -> None:
         items = header.get("warnings")
         if not isinstance(items, list):
             return
@@ -365,9 +570,13 @@ class _Run:
                     self.warnings.append(w)
 
     def purity(self) -> dict[str, Any]:
-        if not self._purity_checked:
+        """Checked only if every child that ran cases reported on purity (as one child would)."""
+        ran = [k for k, w in enumerate(self.workers) if w.load and w.load.get("ok")]
+        if not ran or not all(self._purity.get(k, (False, []))[0] for k in ran):
             return {"checked": False, "pure": None, "impure_cases": []}
-        return {"checked": True, "pure": not self._impure, "impure_cases": self._impure}
+        impure = sorted({i for k in ran for i in self._purity[k][1]},
+                        key=lambda i: (len(i), i))[:20]
+        return {"checked": True, "pure": not impure, "impure_cases": impure}
 
 
 def _load_message(header: dict[str, Any]) -> str:

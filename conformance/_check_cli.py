@@ -13,6 +13,7 @@ import sys
 import time
 
 MIN_MEMORY_MB = 2048  # below this XLA's JIT cannot map its code sections (measured)
+MAX_WORKERS = 32  # each child maps ~1.6 GB and imports JAX: more only adds start-up cost
 
 
 def _bounded(flag: str, kind: type, low: float, high: float, domain: str):
@@ -48,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                              f"an integer number of MB >= {MIN_MEMORY_MB} (JAX "
                                              "alone maps about 1.6 GB)"),
                    default=4096, help="address-space limit of each child in MB (default 4096)")
+    p.add_argument("--workers", type=_bounded("--workers", int, 1, MAX_WORKERS,
+                                              f"an integer in [1, {MAX_WORKERS}]"),
+                   default=None, help="child processes that split each solution's cases "
+                                      "(default min(2, number of CPUs))")
     p.add_argument("--no-shrink", action="store_true", help="report the first failing case "
                                                             "without shrinking it")
     p.add_argument("--no-diagnose", action="store_true",
@@ -79,7 +84,8 @@ def run_check(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     for path in args.solutions:
         result = check_solution(path, count=args.cases, limits=limits,
-                                shrink=not args.no_shrink, diagnose=not args.no_diagnose)
+                                shrink=not args.no_shrink, diagnose=not args.no_diagnose,
+                                workers=args.workers)
         render_text(result, stream)
         results.append(result)
     if len(results) > 1:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance._check import PANEL, Reference, check_solution, draw_cases
+from conformance._check import (PANEL, Reference, cached_cases, check_solution, draw_cases,
+                                split_cases)
 from conformance._check_cli import MIN_MEMORY_MB
 from conformance._cli import main
 from conformance._sandbox import Limits
@@ -118,6 +119,8 @@ def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
     (["--cases", "0"], "--cases='0', but should be"),
     (["--timeout", "nan"], "--timeout='nan', but should be"),
     (["--memory", "100"], f">= {MIN_MEMORY_MB}"),
+    (["--workers", "0"], "--workers='0', but should be an integer in [1, "),
+    (["--workers", "two"], "--workers='two', but should be an integer in [1, "),
 ])
 def test_bad_flags_exit_2_with_the_domain(argv, needle, capsys):
     with pytest.raises(SystemExit) as info:
@@ -130,3 +133,57 @@ def test_bad_flags_exit_2_with_the_domain(argv, needle, capsys):
 def test_missing_file_exits_2(capsys):
     assert main(["check", "/nonexistent/solution.py"]) == 2
     assert "should be an existing file" in capsys.readouterr().err
+
+
+def test_split_keeps_shapes_whole_and_covers_every_case_once():
+    cases = draw_cases(200)
+    parts = split_cases(cases, 2)
+    assert len(parts) == 2 and sorted(i for p in parts for i in p) == list(range(len(cases)))
+    shapes = [{cases[i].shape for i in p} for p in parts]
+    assert not shapes[0] & shapes[1]
+    assert abs(len(shapes[0]) - len(shapes[1])) <= 2
+
+
+def test_two_workers_compare_every_case_once_with_the_same_verdict(monkeypatch):
+    """Both children run (each case exactly once); verdict and counterexample as with one."""
+    import conformance._check as check
+
+    mutant = ROOT / "oracles" / "mutants" / "kernel_only.py"
+    calls: list[list[int]] = []
+    original = check.Sandbox.run
+
+    def run(self, cases, slot=0, on_result=None):
+        if on_result is not None:  # the main runs (shrinking and mutants pass none)
+            calls.append([c["i"] for c in cases])
+        return original(self, cases, slot, on_result)
+
+    monkeypatch.setattr(check.Sandbox, "run", run)
+    two = quick(mutant, count=20, workers=2, diagnose=True)
+    runs, calls[:] = list(calls), []
+    one = quick(mutant, count=20, workers=1, diagnose=True)
+    cases = draw_cases(20)
+    assert len(runs) == 2
+    assert sorted(i for r in runs for i in r) == list(range(len(cases)))
+    assert two.cases == one.cases == len(cases)
+    assert two.verdict == one.verdict == "fail"
+    assert two.diagnosis["kind"] == one.diagnosis["kind"]
+    assert two.diagnosis["mutant"] == one.diagnosis["mutant"] == "kernel_only"
+    for key in ("case", "seed", "x", "features", "scale", "actual", "expected"):
+        assert repr(two.counterexample[key]) == repr(one.counterexample[key]), key
+
+
+def test_conforming_with_two_workers_merges_purity_and_output():
+    result = quick(ROOT / "oracles" / "conforming" / "impure_inplace.py", count=20, workers=2)
+    assert result.ok and result.purity["checked"] and result.purity["pure"] is False
+    assert result.cases == len(draw_cases(20))
+
+
+def test_cached_cases_are_the_drawn_cases_exactly(tmp_path):
+    first = cached_cases(30, "ci", str(tmp_path / "jax"))
+    again = cached_cases(30, "ci", str(tmp_path / "jax"))
+    assert [repr(c) for c in again] == [repr(c) for c in draw_cases(30)] == [
+        repr(c) for c in first]
+    (file,) = (tmp_path / "jax-cases").iterdir()
+    file.write_text("not json")
+    assert [c.id for c in cached_cases(30, "ci", str(tmp_path / "jax"))] == [
+        c.id for c in first]
