@@ -117,6 +117,16 @@ def load_results(directory: pathlib.Path, envs: Iterable[str] | None = None) -> 
     return sorted(reports, key=sort_key)
 
 
+def tox_env_list(tox_ini: pathlib.Path = ROOT / "tox.ini") -> list[str]:
+    """The envs of ``tox.ini``'s ``env_list`` (empty if there is no tox.ini)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(tox_ini) or "tox" not in parser:
+        return []
+    return [e.strip() for e in parser["tox"].get("env_list", "").split("\n") if e.strip()]
+
+
 def sort_key(report: dict) -> tuple:
     """Envs are neighbours in (Flax, JAX, Python, NumPy) order."""
     versions = report.get("versions", {})
@@ -453,7 +463,11 @@ def handle(args: argparse.Namespace) -> int:
     tox_code = 0
     if not args.collect:
         tox_code = run_tox(envs, args.label, args.parallel)
-    reports = load_results(args.results, envs or None)
+    # A new env is reported among its neighbours: the envs of tox.ini plus the ones asked for
+    # (reports of envs since removed from tox.ini are left out, unless --collect reads a
+    # directory of its own).
+    known = tox_env_list() if args.results == DEFAULT_RESULTS else []
+    reports = load_results(args.results, (known + envs) if known else None)
     if not reports:
         print(f"matrix: results={args.results} holds no env report, but should hold at least "
               f"one (run without --collect, or pass --results)", file=sys.stderr)
