@@ -63,7 +63,8 @@ def _f32(value: float) -> float:
         return float(np.float32(value))
 
 
-def _literal(value: float) -> str:
+def float_literal(value: float) -> str:
+    """Python source for ``value`` (``float('nan')``, ``-float('inf')``, or its repr)."""
     if math.isnan(value):
         return "float('nan')"
     if math.isinf(value):
@@ -138,11 +139,11 @@ class Case:
         """A paste-able Python snippet that recomputes this case with implementation ``impl``."""
         seed = f"float({self.seed})" if self.float_args else str(self.seed)
         feats = f"float({self.features})" if self.float_args else str(self.features)
-        xs = ", ".join(_literal(v) for v in self.x)
+        xs = ", ".join(float_literal(v) for v in self.x)
         return (
             "import numpy as np, implementations\n"
             f"x = np.array([{xs}], dtype=np.float32)\n"
-            f"print(implementations.get({impl!r})({seed}, x, {feats}, {_literal(self.scale)}, "
+            f"print(implementations.get({impl!r})({seed}, x, {feats}, {float_literal(self.scale)}, "
             f"prng_mode={self.prng_mode!r}))")
 
 

@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from conformance._cases import SHAPE_POOL, Case, collect, group_by_shape
+from conformance._cases import SHAPE_POOL, Case, collect, float_literal, group_by_shape
 from conformance._cases import cases as case_strategy
 from conformance._compare import Expected, Semantics, compare_output, expected_output
 from conformance._sandbox import ChildGone, Limits, Sandbox
@@ -616,19 +616,11 @@ def _counterexample(failure: Failure, reference: Reference | None) -> dict[str, 
     return info
 
 
-def _literal(v: float) -> str:
-    if math.isnan(v):
-        return "float('nan')"
-    if math.isinf(v):
-        return "float('inf')" if v > 0 else "-float('inf')"
-    return repr(v)
-
-
 def reproducer(case: Case) -> str:
     """A snippet a learner can paste under their own function to recompute the case."""
     seed = f"{float(case.seed)!r}" if case.float_args else str(case.seed)
     feats = f"{float(case.features)!r}" if case.float_args else str(case.features)
-    xs = ", ".join(_literal(v) for v in case.x)
+    xs = ", ".join(float_literal(v) for v in case.x)
     return ("import jax.numpy as jnp\n"
             f"x = jnp.array([{xs}], dtype=jnp.float32)\n"
-            f"print(pure_state_update({seed}, x, {feats}, {_literal(case.scale)}))")
+            f"print(pure_state_update({seed}, x, {feats}, {float_literal(case.scale)}))")
