@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 
 import jax  # noqa: F401  (imported so that a missing JAX fails here, loudly)
 import pytest
@@ -22,6 +24,14 @@ OTHER_MODE = next(m for m in ka.MODES if m != MODE)
 
 def _explain(verdict: dict) -> str:
     return json.dumps(verdict, indent=1)
+
+
+def test_the_default_class_follows_the_jax_release():
+    """Measured over the matrix: class A (legacy) up to JAX 0.4.38, class B from JAX 0.5."""
+    if "JAX_THREEFRY_PARTITIONABLE" in os.environ:
+        pytest.skip("JAX_THREEFRY_PARTITIONABLE overrides the release's default here")
+    release = tuple(int(p) for p in re.findall(r"\d+", jax.__version__)[:3])
+    assert MODE == ("legacy" if release < (0, 5) else "partitionable"), jax.__version__
 
 
 def test_vector_file_for_this_jax_exists():
