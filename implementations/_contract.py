@@ -61,6 +61,7 @@ FEATURES_DOMAIN = "an integer >= 1 (int, or integer-valued float)"
 X_DOMAIN = "a 1-D real array-like with len(x) >= 1"
 SCALE_DOMAIN = "a real scalar (int or float; nan, +-inf, -0.0 and subnormals allowed)"
 MODE_DOMAIN = "one of None, 'partitionable', 'legacy'"
+FMA_DOMAIN = "one of None, True, False"
 
 
 class InputDomainError(ValueError):
@@ -203,6 +204,22 @@ def resolve_x64() -> bool:
     if jax is not None and hasattr(jax, "config"):
         return bool(jax.config.jax_enable_x64)
     return bool(_env_flag("JAX_ENABLE_X64"))
+
+
+def resolve_fma(fma: Any) -> bool:
+    """The ports' ``fma`` option: None -> whether XLA:CPU fuses multiply-adds on this host
+    (``_keys.host_fma_default``, no JAX needed); a bool forces it.
+
+    Raises:
+        InputDomainError: ``fma`` is not None or a bool.
+    """
+    if fma is None:
+        from implementations._keys import host_fma_default
+
+        return host_fma_default()
+    if isinstance(fma, (bool, np.bool_)):
+        return bool(fma)
+    raise InputDomainError("fma", _short(fma), FMA_DOMAIN)
 
 
 def validate(seed: Any, x: Any, features: Any, scale: Any, prng_mode: Any = None) -> Inputs:

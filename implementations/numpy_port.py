@@ -18,19 +18,18 @@ same bits; the tests compare all 2**23 table entries with JAX.
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from implementations import _keys
-from implementations._contract import (InputDomainError, params_dict, resolve_x64, validate,
+from implementations._contract import (params_dict, resolve_fma, resolve_x64, validate,
                                        validate_init)
 from implementations._np_float32 import lecun_stddev, truncnorm_from_mantissa
 from implementations._np_threefry import random_bits
 
 __all__ = ["initial_params", "pure_state_update", "kernel", "truncnorm_table", "forward"]
 
-FMA_DOMAIN = "one of None, True, False"
 # A kernel this large builds the z table (once per FMA setting) right away; smaller ones do
 # once the direct path has processed as many elements as the build evaluates.
 TABLE_MIN_ELEMENTS = 1 << 22
@@ -45,14 +44,6 @@ _TINY = np.finfo(np.float32).tiny
 _TABLES: dict[bool, np.ndarray] = {}
 _DIRECT_WORK: dict[bool, int] = {}  # elements the direct path has evaluated, per FMA setting
 _TABLE_LOCK = threading.Lock()
-
-
-def _resolve_fma(fma: Any) -> bool:
-    if fma is None:
-        return _keys.host_fma_default()
-    if isinstance(fma, (bool, np.bool_)):
-        return bool(fma)
-    raise InputDomainError("fma", repr(fma)[:60], FMA_DOMAIN)
 
 
 def _z_direct(mantissa: np.ndarray, fused: bool) -> np.ndarray:
@@ -178,7 +169,7 @@ def initial_params(seed, in_features, features, *, prng_mode=None, fma=None
         InputDomainError: an argument is out of the contract's domain.
     """
     seed, n_in, n_out, mode = validate_init(seed, in_features, features, prng_mode)
-    fused = _resolve_fma(fma)
+    fused = resolve_fma(fma)
     key = _keys.nnx_param_key(seed, resolve_x64())
     return params_dict(kernel(key, n_in, n_out, mode, fused), np.zeros(n_out, np.float32))
 
@@ -230,7 +221,7 @@ def pure_state_update(seed, x, features, scale, *, prng_mode=None, fma=None) -> 
         InputDomainError: an argument is out of the contract's domain.
     """
     inputs = validate(seed, x, features, scale, prng_mode)
-    fused = _resolve_fma(fma)
+    fused = resolve_fma(fma)
     n_in = int(inputs.x.shape[0])
     key = _keys.nnx_param_key(inputs.seed, resolve_x64())
     w = kernel(key, n_in, inputs.features, inputs.prng_mode, fused)

@@ -26,9 +26,8 @@ from torch.func import functional_call
 
 from implementations import _keys
 from implementations._contract import (
-    InputDomainError,
-    _short,
     params_dict,
+    resolve_fma,
     resolve_x64,
     validate,
     validate_init,
@@ -38,22 +37,8 @@ from implementations._torch_threefry import random_bits
 
 __all__ = ["build_linear", "initial_params", "kernel_tensor", "pure_state_update", "pure_update"]
 
-FMA_DOMAIN = "one of None, True, False"
 # Smallest normal float32: XLA:CPU runs with FTZ/DAZ, so anything smaller in magnitude is zero.
 _TINY32 = 2.0**-126
-
-
-def resolve_fma(fma: Any) -> bool:
-    """``fma=None`` -> whether XLA:CPU fuses multiply-adds on this host; a bool forces it.
-
-    Raises:
-        InputDomainError: ``fma`` is not None or a bool.
-    """
-    if fma is None:
-        return _keys.host_fma_default()
-    if isinstance(fma, (bool, np.bool_)):
-        return bool(fma)
-    raise InputDomainError("fma", _short(fma), FMA_DOMAIN)
 
 
 def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fused: bool,
