@@ -5,26 +5,21 @@ from __future__ import annotations
 import json
 import platform
 import sys
-from importlib import metadata
 from typing import Any, TextIO
 
 from conformance._cases import EDGE_CLASSES
 from conformance._runner import Cell, RunResult
 from implementations._contract import resolve_prng_mode, resolve_x64
+from oracles._env import package_version, versions
 
 RUN_SCHEMA = "nnx-conformance/run/1"
 
 
 def environment() -> dict[str, Any]:
     """Versions and modes that decide the reference behaviour."""
-    versions = {}
-    for package in ("jax", "jaxlib", "flax", "numpy", "torch", "hypothesis"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"python": platform.python_version(), "machine": platform.machine(), **versions,
-            "prng_mode": resolve_prng_mode(None), "x64": resolve_x64()}
+    return {**versions(), "hypothesis": package_version("hypothesis"),
+            "machine": platform.machine(), "prng_mode": resolve_prng_mode(None),
+            "x64": resolve_x64()}
 
 
 def _cell(cell: Cell | None) -> str:
