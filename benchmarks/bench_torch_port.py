@@ -13,39 +13,29 @@ Usage: python benchmarks/bench_torch_port.py [--mode partitionable|legacy] [--fm
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
-import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-
-
-def best(fn, number: int, repeat: int) -> float:
-    """Minimum seconds per call over ``repeat`` rounds of ``number`` calls."""
-    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+from _common import (Results, best, fma_setting, jax_kernel_baseline, parser,  # noqa: E402
+                     split_merge_baseline)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", default="partitionable", choices=("partitionable", "legacy"))
-    parser.add_argument("--fma", default="auto", choices=("auto", "on", "off"))
-    parser.add_argument("--skip-large", action="store_true", help="leave out 4096x4096")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
+    flags = parser(__doc__)
+    flags.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    args = flags.parse_args()
 
     import jax
     import jax.numpy as jnp
     import torch
     from flax import nnx
 
-    from implementations import _keys, _nnx, split_merge, torch_port
+    from implementations import _keys, _nnx, torch_port
     from implementations import _torch_float32 as F
     from implementations._torch_threefry import random_bits
 
@@ -54,12 +44,9 @@ def main() -> None:
         from implementations import numpy_port
     if args.threads:
         torch.set_num_threads(args.threads)
-    fused = {"auto": _keys.host_fma_default(), "on": True, "off": False}[args.fma]
-    results: dict[str, float] = {}
-
-    def record(name: str, seconds: float) -> None:
-        results[name] = seconds * 1e3
-        print(f"{name:52s} {seconds * 1e3:10.3f} ms", flush=True)
+    fused = fma_setting(args)
+    results = Results()
+    record = results.record
 
     print(f"jax {jax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"mode={args.mode}, fma={fused}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
@@ -73,15 +60,7 @@ def main() -> None:
             n = shape[0] * shape[1]
             big = n > 10**6
             rep, num = (3, 1) if big else (7, 5)
-            jkey = jax.random.wrap_key_data(np.array(key_data, np.uint32))
-            jitted = jax.jit(lambda k, s=shape: init(k, s, jnp.float32))
-            jitted(jkey).block_until_ready()
-            record(f"kernel {tag} jax jit",
-                   best(lambda: jitted(jkey).block_until_ready(), num, rep))
-            init(jkey, shape, jnp.float32).block_until_ready()
-            record(f"kernel {tag} jax eager", best(
-                lambda: init(jkey, shape, jnp.float32).block_until_ready(), num, rep))
-            expected = np.asarray(jitted(jkey)).tobytes()
+            expected = jax_kernel_baseline(results, tag, shape, key_data, num, rep)
 
             def port_kernel(table: bool, s=shape) -> np.ndarray:
                 return torch_port.kernel_tensor(seed, *s, args.mode, fused,
@@ -139,13 +118,8 @@ def main() -> None:
             jitted(jkey).block_until_ready()
             record(f"call {tag} jax jit kernel", best(
                 lambda: jitted(jkey).block_until_ready(), 50, 5))
-            split_merge.pure_state_update(7, x, n_out, 2.0, prng_mode=args.mode)
-            record(f"call {tag} jax split_merge (eager nnx)", best(
-                lambda: split_merge.pure_state_update(7, x, n_out, 2.0, prng_mode=args.mode),
-                10, 5))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+            split_merge_baseline(results, tag, x, n_out, args.mode, 10)
+    results.dump(args.json)
 
 
 if __name__ == "__main__":
