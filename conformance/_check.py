@@ -198,7 +198,7 @@ MIN_SHAPES = 25
 def draw_cases(count: int, profile: str = "ci") -> tuple[Case, ...]:
     """The graded cases: ``count`` shared cases in the default PRNG mode, plus :data:`PANEL`.
 
-    Hypothesis's draws from the shape pool cluster (200 derandomized draws reach 24 of its 30
+    Hypothesis's draws from the shape pool cluster (200 derandomized draws reach 20 of its 30
     shapes), so when ``count >= MIN_SHAPES`` drawn cases are re-targeted, largest group first,
     onto the pool's smallest unused shapes until ``MIN_SHAPES`` shapes are covered: every
     other value of those cases is Hypothesis's.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 
 import numpy as np
@@ -34,6 +35,20 @@ def test_every_edge_class_is_drawn(drawn):
 
 def test_ci_profile_is_deterministic(drawn):
     assert [c.id for c in collect(500, "ci")] == [c.id for c in drawn]
+
+
+def test_ci_draw_does_not_depend_on_what_was_imported(tmp_path, monkeypatch):
+    """Hypothesis mines literals from imported local modules; the ci draw must not see them."""
+    before = [c.id for c in collect(200, "ci")]
+    (tmp_path / "nnxc_literals.py").write_text(
+        "VALUES = [" + ", ".join(str(v) for v in (3.5, 1e-3, 12345, 777, 0.125, 9.75, 4242))
+        + ", 'x']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("nnxc_literals")
+    try:
+        assert [c.id for c in collect(200, "ci")] == before
+    finally:
+        sys.modules.pop("nnxc_literals", None)
 
 
 def test_shapes_come_from_the_pool(drawn):
