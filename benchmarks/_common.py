@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from typing import Callable
 
@@ -58,8 +59,13 @@ class Results(dict):
 
 
 def jax_kernel_baseline(results: Results, tag: str, shape: tuple[int, int], key_data,
-                        number: int, repeat: int) -> bytes:
-    """Times nnx's kernel initialiser jitted and eager; returns the jitted kernel's bytes."""
+                        number: int, repeat: int) -> tuple[bytes, Callable[[], object]]:
+    """Times nnx's kernel initialiser jitted and eager.
+
+    Returns:
+        The jitted kernel's bytes, and a call of the jitted initialiser (for
+        :func:`interleaved_ratio`).
+    """
     import jax
     import jax.numpy as jnp
     from flax import nnx
@@ -73,7 +79,28 @@ def jax_kernel_baseline(results: Results, tag: str, shape: tuple[int, int], key_
     init(jkey, shape, jnp.float32).block_until_ready()
     results.record(f"kernel {tag} jax eager", best(
         lambda: init(jkey, shape, jnp.float32).block_until_ready(), number, repeat))
-    return np.asarray(jitted(jkey)).tobytes()
+    return np.asarray(jitted(jkey)).tobytes(), lambda: jitted(jkey).block_until_ready()
+
+
+def interleaved_ratio(results: Results, name: str, port: Callable[[], object],
+                      baseline: Callable[[], object], number: int, rounds: int = 5) -> float:
+    """``port`` time over ``baseline`` time, measured in alternating rounds (best of 3 each) so
+    that both see the same machine; records and returns the median round's ratio.
+
+    On this shared 2-core machine a single measurement of either side moves by 2-3x for
+    seconds at a time (another tenant, OpenMP or XLA threads still spinning); a ratio taken in
+    one round, both sides back to back, is much steadier than a ratio of two separate minima.
+    """
+    ratios = []
+    for _ in range(rounds):
+        base = best(baseline, number, 3)[0]
+        ratios.append(best(port, number, 3)[0] / base)
+    ratio = statistics.median(ratios)
+    results[name] = ratio
+    results[name + " (min)"], results[name + " (max)"] = min(ratios), max(ratios)
+    print(f"  {name}: median {ratio:.2f}x over {rounds} interleaved rounds "
+          f"(range {min(ratios):.2f}-{max(ratios):.2f})", flush=True)
+    return ratio
 
 
 def split_merge_baseline(results: Results, tag: str, x: np.ndarray, n_out: int, mode: str,

@@ -19,8 +19,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-from _common import (Results, best, fma_setting, jax_kernel_baseline, parser,  # noqa: E402
-                     split_merge_baseline)
+from _common import (Results, best, fma_setting, interleaved_ratio,  # noqa: E402
+                     jax_kernel_baseline, parser, split_merge_baseline)
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
             tag = f"{shape[0]}x{shape[1]}"
             big = shape[0] * shape[1] > 10**6
             rep, num = (3, 1) if big else (7, 5)
-            expected = jax_kernel_baseline(results, tag, shape, key_data, num, rep)
+            expected, jax_call = jax_kernel_baseline(results, tag, shape, key_data, num, rep)
             if not big:
                 record(f"kernel {tag} numpy direct", best(
                     lambda: numpy_port.kernel(key_data, *shape, args.mode, fused, table=False),
@@ -58,6 +58,10 @@ def main() -> None:
             same = got.tobytes() == expected
             print(f"  {tag}: port kernel bit-identical to jitted JAX: {same}")
             results[f"kernel {tag} identical"] = float(same)
+            interleaved_ratio(
+                results, f"kernel {tag} numpy table / jax jit",
+                lambda: numpy_port.kernel(key_data, *shape, args.mode, fused, table=True),
+                jax_call, num, 3 if big else 7)
         numpy_port._TABLES.clear()  # small calls below run the direct path, as a fresh process
         numpy_port._DIRECT_WORK.clear()
 

@@ -21,8 +21,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-from _common import (Results, best, fma_setting, jax_kernel_baseline, parser,  # noqa: E402
-                     split_merge_baseline)
+from _common import (Results, best, fma_setting, interleaved_ratio,  # noqa: E402
+                     jax_kernel_baseline, parser, split_merge_baseline)
 
 
 def main() -> None:
@@ -60,7 +60,7 @@ def main() -> None:
             n = shape[0] * shape[1]
             big = n > 10**6
             rep, num = (3, 1) if big else (7, 5)
-            expected = jax_kernel_baseline(results, tag, shape, key_data, num, rep)
+            expected, jax_call = jax_kernel_baseline(results, tag, shape, key_data, num, rep)
 
             def port_kernel(table: bool, s=shape) -> np.ndarray:
                 return torch_port.kernel_tensor(seed, *s, args.mode, fused,
@@ -90,10 +90,10 @@ def main() -> None:
                 record(f"kernel {tag} numpy table, warm", best(
                     lambda: numpy_port.kernel(key_data, *shape, args.mode, fused, table=True),
                     num, rep))
-            ratio = results[f"kernel {tag} torch initial_params (warm)"] / results[
-                f"kernel {tag} jax jit"]
-            print(f"  {tag}: torch initial_params / jax jit = {ratio:.2f}x")
-            results[f"kernel {tag} torch/jax ratio"] = ratio
+            interleaved_ratio(
+                results, f"kernel {tag} torch initial_params / jax jit",
+                lambda: torch_port.initial_params(seed, *shape, prng_mode=args.mode, fma=fused),
+                jax_call, num, 3 if big else 7)
 
         # Small shapes (below TABLE_MIN elements) take the direct float path in a fresh process
         # and gather from the table once it exists, as here.

@@ -23,6 +23,7 @@ import functools
 import math
 import struct
 import threading
+from typing import Iterable
 
 import torch
 
@@ -38,6 +39,7 @@ __all__ = [
     "log1p32",
     "sqrt32",
     "truncated_normal_from_bits",
+    "truncated_normal_from_chunks",
     "truncated_normal_z",
     "uniform_bounds",
     "z_table",
@@ -45,10 +47,11 @@ __all__ = [
 
 MANTISSAS = 1 << 23
 # From this many elements a kernel is gathered from the table. Measured for 256x512 (2**17
-# elements, FMA on): direct float path 23-31 ms, gather ~1-2 ms, jitted JAX's whole kernel ~1 ms;
-# building the table costs 0.7-1.0 s once (0.2 s without FMA).
+# elements, FMA on): direct float path 23-31 ms, gather 0.5-1.0 ms, jitted JAX's whole kernel
+# ~0.9 ms; building the table costs 0.7-1.0 s once (0.2 s without FMA).
 TABLE_MIN = 1 << 16
-# Elements per torch op in the float path and the gather. Below ATen's parallel grain size
+# Elements per torch op in the float path (the table gather takes each piece of random words
+# whole: index_select runs on one thread at any size). Below ATen's parallel grain size
 # (32768) every op runs serially on the calling thread: on this shared, oversubscribed 2-core
 # machine OpenMP's spin-waiting barriers made multi-threaded ops 5-40x slower (1M-element
 # float path: 0.4 s on one thread, 2-11 s on two), while the extra dispatch per chunk is small.
@@ -321,23 +324,46 @@ def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, scale: float 
     Returns:
         float32 tensor of ``bits``' shape.
     """
+    flat = bits.reshape(-1)
+    pieces = ((start, flat[start:start + CHUNK]) for start in range(0, flat.numel(), CHUNK))
+    return truncated_normal_from_chunks(pieces, flat.numel(), fused, scale=scale,
+                                        use_table=use_table).view(bits.shape)
+
+
+def truncated_normal_from_chunks(pieces: Iterable[tuple[int, torch.Tensor]], n: int,
+                                 fused: bool, *, scale: float | None = None,
+                                 use_table: bool | None = None) -> torch.Tensor:
+    """:func:`truncated_normal_from_bits` for words that arrive in pieces.
+
+    Args:
+        pieces: ``(start, words)`` pairs covering positions ``0 .. n - 1`` once (as
+            ``_torch_threefry.bits_chunks`` yields them; each piece is used before the next
+            is asked for).
+        n: the number of words.
+        fused, scale, use_table: as in :func:`truncated_normal_from_bits`.
+
+    Returns:
+        float32 tensor of length ``n``.
+    """
     if use_table is None:
-        use_table = fused in _TABLES or bits.numel() >= TABLE_MIN
+        use_table = fused in _TABLES or n >= TABLE_MIN
     table = z_table(fused) if use_table else None
-    flat_bits = bits.reshape(-1)
-    out = torch.empty(flat_bits.shape, dtype=torch.float32)
+    out = torch.empty(n, dtype=torch.float32)
     factor = None if scale is None else torch.tensor(scale, dtype=torch.float32)
-    for start in range(0, flat_bits.numel(), CHUNK):
-        chunk = out[start:start + CHUNK]
-        # Logical shift of the uint32 bits: the arithmetic shift's sign copies are masked off.
-        mantissa = (flat_bits[start:start + CHUNK] >> 9).bitwise_and_(MANTISSAS - 1)
-        if table is not None:
-            torch.index_select(table, 0, mantissa, out=chunk)
-        else:
-            chunk.copy_(truncated_normal_z(mantissa, fused))
-        if factor is not None:
-            chunk.mul_(factor)
-    return out.view(bits.shape)
+    for start, words in pieces:
+        step = words.numel() if table is not None else CHUNK
+        for offset in range(0, words.numel(), step):
+            piece = words[offset:offset + step]
+            chunk = out[start + offset:start + offset + piece.numel()]
+            # Logical shift of the uint32 bits: the arithmetic shift's sign copies are masked.
+            mantissa = (piece >> 9).bitwise_and_(MANTISSAS - 1)
+            if table is not None:
+                torch.index_select(table, 0, mantissa, out=chunk)
+            else:
+                chunk.copy_(truncated_normal_z(mantissa, fused))
+            if factor is not None:
+                chunk.mul_(factor)
+    return out
 
 
 def sqrt32(x: torch.Tensor) -> torch.Tensor:

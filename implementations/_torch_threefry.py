@@ -6,9 +6,10 @@ integer kernels wrap, they do not trap), which makes add, xor and left shift bit
 uint32. The only operation that differs is the right shift, which is arithmetic on int32: a
 logical shift by ``n`` is ``(x >> n) & (2**(32 - n) - 1)``.
 
-The counters are hashed in small chunks with in-place ops on preallocated buffers: a
-threefry call is ~140 elementwise passes, and streaming each pass through main memory for
-16M-element kernels costs more than the arithmetic itself.
+The counters are hashed in chunks with in-place ops on preallocated buffers: a threefry call
+is ~115 elementwise passes, and streaming each pass through main memory for 16M-element kernels
+costs more than the arithmetic itself. A chunk's three buffers (768 KiB) stay in L2, and each op
+on it is split over torch's intra-op threads, as any torch op of that size is.
 
 Sources: ``jax/_src/random/threefry2x32.py`` (``threefry_2x32``,
 ``_threefry_random_bits_partitionable``, ``_threefry_random_bits_original``) and
@@ -17,18 +18,22 @@ Sources: ``jax/_src/random/threefry2x32.py`` (``threefry_2x32``,
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from implementations._xla_constants import THREEFRY_PARITY, THREEFRY_ROTATIONS
 
-__all__ = ["random_bits", "threefry2x32", "to_uint32"]
+__all__ = ["bits_chunks", "random_bits", "threefry2x32", "to_uint32"]
 
 _MASK32 = 0xFFFFFFFF
-# Counters per chunk. Below ATen's parallel grain size (32768) each op runs serially on the
-# calling thread. On this shared 2-core machine, multi-threaded ops under oversubscription spent
-# their time in OpenMP barriers: 2**24 words took 15-20 s in 2**17-word chunks on two threads,
-# 0.29 s on one thread, and 0.40 s in 24576-word chunks (which needs no global thread setting).
-CHUNK = 24576
+# Counters per chunk: twice ATen's parallel grain size (32768), so each op runs on two threads
+# (torch's default here; one thread runs it serially). Measured on this 2-core machine, random
+# bits for 256x512 / 2**24 words: 65536-word chunks 1.13-1.18 ms / 159 ms on two threads (1.49
+# ms on one), 24576-word chunks (serial, below the grain size) 1.93-2.0 ms / 262 ms. The price:
+# with three busy processes competing for the two cores, OpenMP's barriers made 2**24 words take
+# 2.0 s instead of 0.53 s serially; torch.set_num_threads(1) is the remedy there.
+CHUNK = 65536
 
 
 def _signed32(value: int) -> int:
@@ -125,7 +130,8 @@ def _buffers(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return tuple(torch.empty(size, dtype=torch.int32) for _ in range(3))
 
 
-def _bits_partitionable(key: tuple[int, int], n: int, out: torch.Tensor, chunk: int) -> None:
+def _chunks_partitionable(key: tuple[int, int], n: int, chunk: int
+                          ) -> Iterator[tuple[int, torch.Tensor]]:
     """Element ``i`` is ``y0 ^ y1`` of ``threefry(key, i >> 32, i & 0xFFFFFFFF)``
     (``iota_2x32_shape`` counters)."""
     steps = _schedule(key)
@@ -143,10 +149,11 @@ def _bits_partitionable(key: tuple[int, int], n: int, out: torch.Tensor, chunk: 
         else:
             hi.copy_((torch.arange(start, stop, dtype=torch.int64) >> 32).to(torch.int32))
         threefry2x32_(steps, hi, lo, tmp)
-        torch.bitwise_xor(hi, lo, out=out[start:stop])
+        yield start, hi.bitwise_xor_(lo)
 
 
-def _bits_legacy(key: tuple[int, int], n: int, out: torch.Tensor, chunk: int) -> None:
+def _chunks_legacy(key: tuple[int, int], n: int, chunk: int
+                   ) -> Iterator[tuple[int, torch.Tensor]]:
     """``threefry_2x32(key, iota(n))``: the count (padded with one 0 when ``n`` is odd) is split
     into halves ``x0 = count[:h]``, ``x1 = count[h:]`` and the output is ``concat(y0, y1)[:n]``."""
     if n >= _MASK32:
@@ -155,23 +162,28 @@ def _bits_legacy(key: tuple[int, int], n: int, out: torch.Tensor, chunk: int) ->
         raise NotImplementedError("legacy threefry bits for 2**32 - 1 or more words")
     steps = _schedule(key)
     half = (n + 1) // 2
+    x0_buf, x1_buf, tmp_buf = _buffers(min(half, chunk))
     for start in range(0, half, chunk):
         stop = min(half, start + chunk)
-        # The first half's outputs go straight to their place in ``out``; the second half's
-        # need a buffer, since the padding word's output is dropped.
-        x0 = out[start:stop]
+        size = stop - start
+        x0, x1, tmp = x0_buf[:size], x1_buf[:size], tmp_buf[:size]
         torch.arange(start, stop, dtype=torch.int32, out=x0)
-        x1 = _iota32(half + start, half + stop)
+        x1.copy_(_iota32(half + start, half + stop))
         if half + stop > n:  # the odd-length padding word is the last one of the second half
             x1[-1] = 0
-        threefry2x32_(steps, x0, x1)
+        threefry2x32_(steps, x0, x1, tmp)
+        yield start, x0
         tail = min(stop, n - half)  # second-half outputs beyond n are the padding's, dropped
         if tail > start:
-            out[half + start:half + tail] = x1[:tail - start]
+            yield half + start, x1[:tail - start]
 
 
-def random_bits(key: tuple[int, int], n: int, mode: str, *, chunk: int = CHUNK) -> torch.Tensor:
-    """``jax.random.bits(key, (n,), uint32)`` for a raw threefry key.
+def bits_chunks(key: tuple[int, int], n: int, mode: str, *, chunk: int = CHUNK
+                ) -> Iterator[tuple[int, torch.Tensor]]:
+    """``jax.random.bits(key, (n,), uint32)`` for a raw threefry key, piece by piece.
+
+    Consumers that transform the words (the kernel's table gather) take them while they are
+    still in cache, and no ``n``-word intermediate is allocated.
 
     Args:
         key: the two uint32 key words (e.g. from ``implementations._keys.nnx_param_key``).
@@ -179,16 +191,26 @@ def random_bits(key: tuple[int, int], n: int, mode: str, *, chunk: int = CHUNK) 
         mode: ``"partitionable"`` or ``"legacy"`` (``jax_threefry_partitionable``).
         chunk: counters hashed per pass; only speed depends on it.
 
+    Yields:
+        ``(start, words)``: int32 words holding the uint32 bits of positions
+        ``start .. start + len(words) - 1``, covering ``0 .. n - 1`` once. ``words`` is a
+        scratch buffer, overwritten after the consumer's next step.
+    """
+    if mode == "partitionable":
+        yield from _chunks_partitionable(key, n, chunk) if n else ()
+    elif mode == "legacy":
+        yield from _chunks_legacy(key, n, chunk) if n else ()
+    else:
+        raise ValueError(f"mode={mode!r}, but should be 'partitionable' or 'legacy'")
+
+
+def random_bits(key: tuple[int, int], n: int, mode: str, *, chunk: int = CHUNK) -> torch.Tensor:
+    """``jax.random.bits(key, (n,), uint32)`` for a raw threefry key (see :func:`bits_chunks`).
+
     Returns:
         An int32 tensor of length ``n`` holding the uint32 bits.
     """
     out = torch.empty(n, dtype=torch.int32)
-    if n == 0:
-        return out
-    if mode == "partitionable":
-        _bits_partitionable(key, n, out, chunk)
-    elif mode == "legacy":
-        _bits_legacy(key, n, out, chunk)
-    else:
-        raise ValueError(f"mode={mode!r}, but should be 'partitionable' or 'legacy'")
+    for start, words in bits_chunks(key, n, mode, chunk=chunk):
+        out[start:start + words.numel()] = words
     return out

@@ -32,8 +32,8 @@ from implementations._contract import (
     validate,
     validate_init,
 )
-from implementations._torch_float32 import lecun_stddev, truncated_normal_from_bits
-from implementations._torch_threefry import random_bits
+from implementations._torch_float32 import lecun_stddev, truncated_normal_from_chunks
+from implementations._torch_threefry import bits_chunks
 
 __all__ = ["build_linear", "initial_params", "kernel_tensor", "pure_state_update", "pure_update"]
 
@@ -50,10 +50,11 @@ def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fu
     returns first. ``use_table`` forces the float path (see ``truncated_normal_from_bits``).
     """
     key = _keys.nnx_param_key(seed, resolve_x64())
-    bits = random_bits(key, in_features * features, prng_mode)
-    # The multiply by the 0-d float32 stddev is a separate, eager (so unfused) op in JAX.
-    kernel = truncated_normal_from_bits(bits, fused, scale=lecun_stddev(in_features),
-                                        use_table=use_table)
+    n = in_features * features
+    # The multiply by the 0-d float32 stddev is a separate, eager (so unfused) op in JAX. The
+    # words are consumed chunk by chunk, while still in cache.
+    kernel = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
+                                          scale=lecun_stddev(in_features), use_table=use_table)
     return kernel.view(in_features, features)
 
 

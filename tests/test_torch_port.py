@@ -238,6 +238,25 @@ def test_random_bits_chunking_does_not_matter(mode):
         assert torch.equal(whole, T.random_bits(key, n, mode, chunk=3))
 
 
+@pytest.mark.torch
+@needs_torch
+@pytest.mark.parametrize("mode", MODES)
+def test_bits_chunks_cover_every_position_once_and_feed_the_float_path(mode):
+    """The pieces tile 0..n-1 exactly; consuming them piecewise (legacy yields its two halves
+    out of order) gives the same samples as the whole word vector."""
+    key = (7, 8)
+    for n in (1, 4, 7, 1001):
+        covered = torch.zeros(n, dtype=torch.int64)
+        for start, words in T.bits_chunks(key, n, mode, chunk=4):
+            covered[start:start + words.numel()] += 1
+        assert torch.equal(covered, torch.ones(n, dtype=torch.int64))
+        whole = F.truncated_normal_from_bits(T.random_bits(key, n, mode), True, scale=0.5,
+                                             use_table=False)
+        pieces = F.truncated_normal_from_chunks(T.bits_chunks(key, n, mode, chunk=4), n, True,
+                                                scale=0.5, use_table=False)
+        assert torch.equal(whole, pieces)
+
+
 @pytest.mark.jax
 @pytest.mark.torch
 @needs_jax
