@@ -30,8 +30,8 @@ FLOAT32_SUBNORMAL_MIN = 2.0**-149
 #: bias's zeros and product, the output add, an input transfer) depend on ``features`` alone.
 #: So the pool varies ``len(x)`` widely (1..256, primes, powers of two) over few ``features``
 #: values (1, 2, 3, 4, 8, 33, and 64, 512 for the largest), keeping squares (1, 4, 8), odd
-#: element counts (legacy threefry's padding) and a 2**17-element kernel: a 25-shape check
-#: compiles ~25% less than with 20 distinct feature counts.
+#: element counts (legacy threefry's padding) and a 2**17-element kernel: 25 of its shapes
+#: compile in 8.6 s in one process, 25 of the former pool's (20 feature counts) in 11.1 s.
 TINY_SHAPES: tuple[tuple[int, int], ...] = ((1, 1), (1, 2), (2, 1), (3, 2), (2, 3), (1, 3), (4, 1))
 SMALL_SHAPES: tuple[tuple[int, int], ...] = (
     (3, 4), (5, 3), (4, 4), (7, 8), (8, 4), (16, 8), (17, 33), (31, 2), (2, 33), (13, 3),
