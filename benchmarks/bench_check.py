@@ -32,9 +32,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "oracles" / "conforming" / "statement_recipe.py"
 
-AUTHOR_LOOP = r'''
-import numpy as np, jax, jax.numpy as jnp, importlib.util
-from hypothesis import given, settings, HealthCheck, strategies as st
+
+def _hand_loop(imports: str, test: str) -> str:
+    """A hand-written loop's script: ``imports``, then what both loops share (the statement's
+    eager recipe as the reference, the solution imported from ``{path}``, ``{n}`` examples
+    without deadline or database), then the ``@given`` test and its call."""
+    return imports + r'''
+import numpy as np, importlib.util
+from hypothesis import given, settings, HealthCheck
 import implementations
 ref = implementations.get("split_merge")
 spec = importlib.util.spec_from_file_location("solution", {path!r})
@@ -42,6 +47,10 @@ mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 
 @settings(max_examples={n}, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
+''' + test + "\ntest()\n"
+
+
+AUTHOR_LOOP = _hand_loop("import jax, jax.numpy as jnp\nfrom hypothesis import strategies as st", r'''
 @given(seed=st.integers(0, 2**31 - 1), n_in=st.integers(1, 64), features=st.integers(1, 64),
        scale=st.floats(-10, 10), data=st.data())
 def test(seed, n_in, features, scale, data):
@@ -50,29 +59,15 @@ def test(seed, n_in, features, scale, data):
     expected = ref(float(seed), x, float(features), scale)
     actual = np.asarray(mod.pure_state_update(float(seed), x, float(features), scale))
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+'''.lstrip("\n"))
 
-test()
-'''
-
-HAND_LOOP = r'''
-import numpy as np, jax, importlib.util
-from hypothesis import given, settings, HealthCheck
-from conformance._cases import cases
-import implementations
-ref = implementations.get("split_merge")
-spec = importlib.util.spec_from_file_location("solution", {path!r})
-mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-
-@settings(max_examples={n}, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+HAND_LOOP = _hand_loop("import jax\nfrom conformance._cases import cases", r'''
 @given(cases(modes=(None,)))
 def test(case):
     expected = ref(*case.args())
     actual = np.asarray(mod.pure_state_update(*case.args()))
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
-
-test()
-'''
+'''.lstrip("\n"))
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
