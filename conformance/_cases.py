@@ -21,6 +21,8 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from conformance._config import PROFILES
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # smallest normal
 FLOAT32_SUBNORMAL_MIN = 2.0**-149
@@ -61,7 +63,6 @@ settings.register_profile(
     "thorough", max_examples=5000, deadline=None, database=None,
     suppress_health_check=list(HealthCheck))
 
-PROFILES: tuple[str, ...] = ("dev", "ci", "thorough")
 
 
 def _f32(value: float) -> float:

@@ -40,7 +40,8 @@ import numpy as np
 from conformance._cases import SHAPE_POOL, Case, collect, float_literal, group_by_shape
 from conformance._cases import cases as case_strategy
 from conformance._compare import Expected, Semantics, compare_output, expected_output
-from conformance._sandbox import ChildGone, Limits, Sandbox
+from conformance._config import cache_path
+from conformance._sandbox import ChildGone, Limits, Sandbox, default_workers
 
 #: Failure kinds that belong to one case (they can be shrunk and matched against mutants).
 CASE_KINDS = ("wrong_values", "wrong_shape", "wrong_dtype", "wrong_type", "exception",
@@ -296,54 +297,66 @@ def _environment(hello: dict[str, Any]) -> dict[str, Any]:
     return {k: hello.get(k) for k in keys}
 
 
-def cache_path(use_cache: bool) -> str | None:
-    if not use_cache:
-        return None
-    from conformance._runner import cache_dir
-
-    path = cache_dir()
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
-
-
-#: Estimated cost of one shape group in a child, in units of one case: a new shape costs JAX
-#: a trace and lowering (~0.15-0.25 s) that dwarfs a repeated call (a few ms), and elements
-#: matter only for the pool's largest shapes.
-SHAPE_COST, CASE_COST, ELEMENT_COST = 40.0, 1.0, 1e-3
-
-
-def default_workers() -> int:
-    """Children per check: one per core, at most two (the parent needs CPU for references)."""
-    return max(1, min(2, os.cpu_count() or 1))
+#: Estimated cost of one shape group in a child, in units of one call (about 2 ms warm): a
+#: new shape costs JAX a trace, a lowering and a cache load of the programs that depend on it
+#: (initialiser, the kernel's two products, the dot: about 80 ms); elements matter little (a
+#: 256x512 call takes 3.6 ms, a 3x4 one 1.9 ms, measured warm). A ``features`` value new to a child adds the programs that
+#: depend on it alone (the bias's zeros and product, the output's add: about 20 ms).
+SHAPE_COST, CASE_COST, ELEMENT_COST, FEATURES_COST = 40.0, 1.0, 6e-6, 10.0
 
 
 def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:
     """Indices of ``cases`` for each child: whole shape groups, balanced by estimated cost.
 
     A shape is never split: its trace and compilation would then be paid in both children.
-    Groups go largest first to the least loaded child (LPT); each child's indices stay in
-    ascending order, so every child meets its cases in the order one child would.
+    Shapes that share ``features`` go to one child where the balance allows, so that the
+    programs depending on ``features`` alone are built once: whole ``features`` blocks are
+    placed largest first on the least loaded child (LPT), then single shape groups move from
+    the most to the least loaded child while that lowers the larger of the two. Each child's
+    indices stay in ascending order, so every child meets its cases in the order one child
+    would.
     """
     groups: dict[tuple[int, int], list[int]] = {}
     for i, case in enumerate(cases):
         groups.setdefault(case.shape, []).append(i)
 
-    def cost(indices: list[int]) -> float:
-        n, features = cases[indices[0]].shape
-        return SHAPE_COST + len(indices) * (CASE_COST + ELEMENT_COST * n * features)
+    def cost(shape: tuple[int, int]) -> float:
+        n, features = shape
+        return SHAPE_COST + len(groups[shape]) * (CASE_COST + ELEMENT_COST * n * features)
 
-    loads = [0.0] * max(1, min(workers, len(groups)))
-    parts: list[list[int]] = [[] for _ in loads]
-    for indices in sorted(groups.values(), key=lambda g: (-cost(g), g[0])):
-        k = min(range(len(loads)), key=lambda j: (loads[j], j))
-        loads[k] += cost(indices)
-        parts[k].extend(indices)
-    return [sorted(p) for p in parts if p]
+    def load(shapes: list[tuple[int, int]]) -> float:
+        return sum(map(cost, shapes)) + FEATURES_COST * len({f for _, f in shapes})
+
+    blocks: dict[int, list[tuple[int, int]]] = {}
+    for shape in groups:
+        blocks.setdefault(shape[1], []).append(shape)
+    parts: list[list[tuple[int, int]]] = [[] for _ in range(max(1, min(workers, len(groups))))]
+    for _, block in sorted(blocks.items(), key=lambda kv: (-load(kv[1]), kv[0])):
+        k = min(range(len(parts)), key=lambda j: (load(parts[j]), j))
+        parts[k].extend(block)
+    while len(parts) > 1:
+        loads = [load(p) for p in parts]
+        high = max(range(len(parts)), key=lambda j: (loads[j], -j))
+        low = min(range(len(parts)), key=lambda j: (loads[j], j))
+        best, move = loads[high], None
+        # Move one group from high to low, or swap one of high's with one of low's.
+        for out in sorted(parts[high]):
+            for back in [None, *sorted(parts[low])]:
+                new_high = [s for s in parts[high] if s != out] + ([back] if back else [])
+                new_low = [s for s in parts[low] if s != back] + [out]
+                after = max(load(new_high), load(new_low))
+                if after < best - 1e-9:
+                    best, move = after, (new_high, new_low)
+        if move is None:
+            break
+        parts[high], parts[low] = move
+    return [sorted(i for shape in p for i in groups[shape]) for p in parts if p]
 
 
 def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
                    profile: str = "ci", shrink: bool = True, diagnose: bool = True,
-                   use_cache: bool = True, workers: int | None = None) -> CheckResult:
+                   use_cache: bool = True, workers: int | None = None,
+                   sandboxes: Sequence[Sandbox] | None = None) -> CheckResult:
     """Grades one solution file in isolated child processes.
 
     Args:
@@ -355,7 +368,11 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         diagnose: name the mutant the solution behaves like (runs the mutant library).
         use_cache: share JAX's persistent compilation cache with the children.
         workers: children that split the shape groups between them (default
-            :func:`default_workers`). Verdict and counterexample do not depend on it.
+            :func:`~conformance._sandbox.default_workers`). Verdict and counterexample do not
+            depend on it.
+        sandboxes: children the caller already started with ``limits`` and the cache of
+            ``use_cache`` (so that they import JAX while the caller imports this module);
+            they replace ``workers``, and the check owns and closes them.
 
     Returns:
         The :class:`CheckResult`. Learner misbehaviour of any kind is a ``fail`` verdict;
@@ -369,7 +386,11 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
     cache = cache_path(use_cache)
     with contextlib.ExitStack() as stack:
         # The children start first: JAX imports in them while the cases are drawn here.
-        boxes = [stack.enter_context(Sandbox(limits, cache)) for _ in range(workers)]
+        if sandboxes:
+            boxes = [stack.enter_context(box) for box in sandboxes]
+        else:
+            boxes = [stack.enter_context(Sandbox(limits, cache)) for _ in range(workers)]
+        workers = len(boxes)
         cases = cached_cases(count, profile, cache)
         shapes = len({c.shape for c in cases})
         parts = split_cases(cases, workers)
@@ -492,6 +513,10 @@ class _Run:
 
                 wired = [wire_case(i, self.cases[i]) for i in w.indices]
                 _, w.end = w.sandbox.run(wired, on_result=on_result)
+                if not w.failures:
+                    # Only a child with a failing case is ever called again (to shrink it):
+                    # end this one now, while the others still run, not after them.
+                    w.sandbox.close()
             except ChildGone as gone:
                 w.gone = gone
                 local = getattr(gone, "index", None)

@@ -11,11 +11,29 @@ import importlib
 import sys
 from typing import Sequence
 
-from conformance._cases import PROFILES
-from implementations._registry import IMPLEMENTATIONS
+from conformance._config import PROFILES
 
 #: Modules that add a subcommand through ``register(subparsers)``.
 SUBCOMMAND_MODULES: tuple[str, ...] = ("conformance._check_cli", "conformance._matrix")
+
+
+class _ImplementationNames:
+    """``--impl``'s choices, read from the registry only when argparse uses them.
+
+    The registry imports NumPy; ``check`` starts its children before that (see ``_config``).
+    """
+
+    @staticmethod
+    def _names() -> list[str]:
+        from implementations._registry import IMPLEMENTATIONS
+
+        return sorted(IMPLEMENTATIONS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
 
 
 def _positive(text: str) -> int:
@@ -53,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "relation on the shared cases; exit 0 only if all agree.")
     run.add_argument("--cases", type=_positive, default=500,
                      help="number of cases to draw (default 500)")
-    run.add_argument("--impl", nargs="+", choices=sorted(IMPLEMENTATIONS), metavar="NAME",
-                     help=f"implementations to run (default: all of {sorted(IMPLEMENTATIONS)})")
+    run.add_argument("--impl", nargs="+", choices=_ImplementationNames(), metavar="NAME",
+                     help="implementations to run (default: all of %(choices)s)")
     run.add_argument("--profile", choices=PROFILES, default="ci",
                      help="Hypothesis profile: dev (random), ci (derandomized, default), "
                           "thorough (more shapes)")

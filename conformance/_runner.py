@@ -8,7 +8,6 @@ carries compiled programs across runs. The runner reads registry capabilities on
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections import defaultdict
@@ -20,18 +19,10 @@ import numpy as np
 
 from conformance._cases import Case, edge_classes, group_by_shape
 from conformance._compare import Mismatch, Semantics, compare_output, compare_params, expected_output
+from conformance._config import cache_dir
 from implementations._contract import resolve_prng_mode
 from implementations._registry import IMPLEMENTATIONS, Entry
 from oracles.metamorphic import RELATIONS, Relation
-
-
-def cache_dir() -> Path:
-    """The user cache directory for JAX's compiled programs (``NNX_CONFORMANCE_CACHE`` wins)."""
-    base = os.environ.get("NNX_CONFORMANCE_CACHE")
-    if base:
-        return Path(base)
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "nnx-conformance" / "jax"
 
 
 def enable_compilation_cache() -> Path | None:

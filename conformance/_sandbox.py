@@ -96,6 +96,11 @@ class Limits:
     cpu_s: int = 600
 
 
+def default_workers() -> int:
+    """Children per check: one per core, at most two (the parent needs CPU for references)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def _child_env(scratch: str) -> dict[str, str]:
     env = {"PATH": os.defpath, "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}

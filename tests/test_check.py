@@ -144,6 +144,25 @@ def test_split_keeps_shapes_whole_and_covers_every_case_once():
     assert abs(len(shapes[0]) - len(shapes[1])) <= 2
 
 
+@pytest.mark.parametrize("count", [20, 100, 200, 500])
+def test_split_is_within_half_a_shape_of_the_ideal_estimated_load(count):
+    """The ideal: each ``features`` value's programs built in one child only, the work split
+    exactly in half. Splitting by shapes alone misses it by about one shape (a features
+    value's programs paid in both children)."""
+    from conformance._check import CASE_COST, ELEMENT_COST, FEATURES_COST, SHAPE_COST
+
+    cases = draw_cases(count)
+
+    def load(part):
+        shapes = {cases[i].shape for i in part}
+        return (SHAPE_COST * len(shapes) + FEATURES_COST * len({f for _, f in shapes})
+                + sum(CASE_COST + ELEMENT_COST * len(cases[i].x) * cases[i].features
+                      for i in part))
+
+    parts = split_cases(cases, 2)
+    assert max(map(load, parts)) <= load(range(len(cases))) / 2 + SHAPE_COST / 2
+
+
 def test_two_workers_compare_every_case_once_with_the_same_verdict(monkeypatch):
     """Both children run (each case exactly once); verdict and counterexample as with one."""
     import conformance._check as check

@@ -1,0 +1,33 @@
+"""Names and paths the command line needs before anything heavy is imported.
+
+``nnx-conformance check`` starts its children (each imports JAX, about 0.7 s) before the parent
+imports NumPy, Hypothesis or the harness, so that both run at once. Everything the command line
+needs up to that point lives here, importable with the standard library alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Hypothesis profiles registered by :mod:`conformance._cases` (dev: random; ci: derandomized;
+#: thorough: more examples).
+PROFILES: tuple[str, ...] = ("dev", "ci", "thorough")
+
+
+def cache_dir() -> Path:
+    """The user cache directory for JAX's compiled programs (``NNX_CONFORMANCE_CACHE`` wins)."""
+    base = os.environ.get("NNX_CONFORMANCE_CACHE")
+    if base:
+        return Path(base)
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "nnx-conformance" / "jax"
+
+
+def cache_path(use_cache: bool) -> str | None:
+    """:func:`cache_dir`, created, as a string; None when ``use_cache`` is false."""
+    if not use_cache:
+        return None
+    path = cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
