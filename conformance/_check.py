@@ -389,7 +389,7 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         if sandboxes:
             boxes = [stack.enter_context(box) for box in sandboxes]
         else:
-            boxes = [stack.enter_context(Sandbox(limits, cache)) for _ in range(workers)]
+            boxes = [stack.enter_context(box) for box in Sandbox.start(limits, cache, workers)]
         workers = len(boxes)
         cases = cached_cases(count, profile, cache)
         shapes = len({c.shape for c in cases})
@@ -400,7 +400,8 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         state = _Run(boxes, cases, parts)
         state.execute(path)
         failure, counterexample, diagnosis = state.failure, None, None
-        if failure is not None and failure.kind in CASE_KINDS and state.alive and shrink:
+        if (failure is not None and failure.kind in CASE_KINDS and failure.case is not None
+                and state.alive and shrink):
             from conformance._check_shrink import shrink_failure
 
             failure = shrink_failure(state, failure)

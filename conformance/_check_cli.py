@@ -81,7 +81,7 @@ def run_check(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # The first solution's children start before the harness (NumPy, Hypothesis) is imported:
     # their JAX import is most of a warm check's start-up, and it now overlaps ours.
-    first = [Sandbox(limits, cache_path(True)) for _ in range(args.workers or default_workers())]
+    first = Sandbox.start(limits, cache_path(True), args.workers or default_workers())
     try:
         from conformance._check import check_solution
         from conformance._check_report import render_text, write_json

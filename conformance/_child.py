@@ -1,10 +1,11 @@
 """The child side of ``nnx-conformance check``: imports a solution and calls it, nothing more.
 
-Run by :mod:`conformance._sandbox` as ``python -I _child.py REQ_FD RES_FD CACHE_DIR`` in a scratch
-directory. It imports only the standard library and NumPy at module level, so it runs without
-the grader's packages on ``sys.path``; JAX and Flax are imported before the solution (the
-solution would import them anyway, and the hello message must describe them before any
-untrusted code runs).
+Run by :mod:`conformance._sandbox` as ``python -I _child.py STATUS_FD CACHE_DIR MEMORY_MB CPU_S
+SPEC...`` (see :func:`main`): a zygote that sets the limits, imports JAX and Flax once, and
+forks one child per ``SPEC``, each with its own session, pipes and scratch directory. It imports
+only the standard library at module level, so it runs without the grader's packages on
+``sys.path``; JAX and Flax are imported before the solution (the solution would import them
+anyway, and the hello message must describe them before any untrusted code runs).
 
 Wire format (this module is its only definition; the parent imports the reading half):
 
@@ -335,12 +336,11 @@ def _limit(memory_mb: int, cpu_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def main(argv: list[str]) -> int:
-    req_fd, res_fd, cache_dir = int(argv[1]), int(argv[2]), argv[3]
-    _limit(int(argv[4]), int(argv[5]))
+def _serve(req_fd: int, res_fd: int, hello: dict) -> int:
+    """One child's session: the hello frame, then requests until ``bye`` or end of input."""
     requests = os.fdopen(req_fd, "rb", buffering=0)
     driver = _Driver(res_fd)
-    _send(res_fd, "H", _hello(cache_dir))
+    _send(res_fd, "H", hello)
     driver.bind_jax()
     driver.install_purity_probe()
     while True:
@@ -354,6 +354,79 @@ def main(argv: list[str]) -> int:
             driver.run(int(message["slot"]), message["cases"])
         else:
             return 0
+
+
+def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
+            hello: dict) -> int:
+    """Child ``k`` right after the fork: its own session, pipes, directory and environment."""
+    os.setsid()  # the parent kills the child's whole process group
+    os.close(status_fd)  # only the zygote reports exits
+    for j, spec in enumerate(specs):
+        if j != k:
+            for fd in spec[:4]:
+                os.close(fd)  # a sibling's pipes held open here would hide its exit
+    req_fd, res_fd, out_fd, err_fd, scratch = specs[k]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    os.close(out_fd)
+    os.close(err_fd)
+    os.chdir(scratch)
+    os.environ["HOME"] = os.environ["TMPDIR"] = scratch
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None  # recomputed from TMPDIR on next use
+    return _serve(req_fd, res_fd, dict(hello, pid=os.getpid()))
+
+
+def main(argv: list[str]) -> int:
+    """The zygote: ``_child.py STATUS_FD CACHE_DIR MEMORY_MB CPU_S SPEC...``.
+
+    Each ``SPEC`` is ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets
+    the limits (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the
+    children and reports, as JSON lines on ``STATUS_FD``, each child's ``pid`` and then its
+    wait ``status``. It runs no solution code itself.
+    """
+    import warnings
+
+    status_fd, cache_dir = int(argv[1]), argv[2]
+    _limit(int(argv[3]), int(argv[4]))
+    specs = []
+    for spec in argv[5:]:
+        req, res, out, err, scratch = spec.split(",", 4)
+        specs.append((int(req), int(res), int(out), int(err), scratch))
+    hello = _hello(cache_dir)
+    children: dict[int, int] = {}
+    for k in range(len(specs)):
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork in a process with threads: the only other thread
+            # here is NumPy's idle BLAS pool, which forks safely (pthread_atfork); JAX has not
+            # started its backend, and with it its threads, yet.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                code = _worker(k, specs, status_fd, hello)
+            finally:
+                os._exit(code)
+        children[pid] = k
+        _status(status_fd, {"worker": k, "pid": pid})
+    for spec in specs:
+        for fd in spec[:4]:
+            os.close(fd)  # the parent sees a child's exit as the end of its pipes
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid in children:
+            _status(status_fd, {"worker": children.pop(pid), "status": status})
+    return 0
+
+
+def _status(fd: int, message: dict) -> None:
+    _write_all(fd, (json.dumps(message) + "\n").encode("ascii"))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """The parent side of the isolation: one child process per solution, limits, and its channels.
 
-A :class:`Sandbox` starts ``python -I conformance/_child.py`` in a fresh temporary directory
-with a stripped environment, in its own session (so the whole process group can be killed),
-with ``RLIMIT_AS`` (memory), ``RLIMIT_CPU`` and ``RLIMIT_CORE`` set by the child's driver as its
-first act, soft and hard, so the solution cannot raise them (no ``preexec_fn``: the grader may
-have JAX's threads running, and fork-without-exec with threads is unsafe).
-Requests and results travel on two dedicated pipes passed with ``pass_fds``; the child's stdout
-and stderr are drained by threads that keep only a bounded head and tail, shown to the learner
-and never parsed. Every read from the result pipe has a wall-clock deadline.
+A :class:`Sandbox` is one child process, forked by a zygote (``python -I
+conformance/_child.py``, see :class:`_Zygote`) that sets ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``
+and ``RLIMIT_CORE`` as its first act, soft and hard, so the solution cannot raise them (no
+``preexec_fn``: the grader may have JAX's threads running, and fork-without-exec with threads is
+unsafe), imports JAX and Flax once and forks the children of a group. Each child has a fresh
+temporary directory as its working directory, ``HOME`` and ``TMPDIR``, a stripped environment,
+and its own session (so its whole process group can be killed). Requests and results travel on
+two dedicated pipes passed with ``pass_fds``; the child's stdout and stderr are drained by
+threads that keep only a bounded head and tail, shown to the learner and never parsed. Every
+read from the result pipe has a wall-clock deadline.
 
 This is process isolation, not a security sandbox: the solution runs as the grader's user and
 can read and write what that user can. Run untrusted submissions in a container as well.
@@ -15,6 +17,7 @@ can read and write what that user can. Run untrusted submissions in a container 
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -109,33 +112,155 @@ def _child_env(scratch: str) -> dict[str, str]:
     return env
 
 
+class _Zygote:
+    """The process that imports JAX and Flax once for a group of children, then forks them.
+
+    It runs ``_child.py`` with a status pipe and, per child, four pipe ends (requests,
+    results, stdout, stderr) and a scratch directory. It sets the limits, imports, and forks
+    one worker per child before anything has started a thread of its own (no JAX backend yet),
+    then only reaps: each worker's pid and wait status come back on the status pipe, which no
+    worker holds. Two children thus cost one import instead of two at once on two cores; the
+    parent's own start-up has the other core to itself meanwhile.
+    """
+
+    def __init__(self, limits: Limits, cache_dir: str | None, count: int):
+        self.scratches = [tempfile.mkdtemp(prefix="nnx-check-") for _ in range(count)]
+        self.channels: list[tuple[int, int, int, int]] = []  # parent ends: req, res, out, err
+        child_ends, specs = [], []
+        for scratch in self.scratches:
+            (req_r, req_w), (res_r, res_w) = os.pipe(), os.pipe()
+            (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+            child_ends += [req_r, res_w, out_w, err_w]
+            specs.append(f"{req_r},{res_w},{out_w},{err_w},{scratch}")
+            self.channels.append((req_w, res_r, out_r, err_r))
+        status_r, status_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-u", str(CHILD_SCRIPT), str(status_w), cache_dir or "",
+                 str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                cwd=self.scratches[0], env=_child_env(self.scratches[0]),
+                pass_fds=(status_w, *child_ends), start_new_session=True, close_fds=True)
+        finally:
+            for fd in (status_w, *child_ends):
+                os.close(fd)
+        self.stderr = _Tail(self.proc.stderr)
+        self.stderr.start()
+        self._status = os.fdopen(status_r, "rb", buffering=0)
+        self._cond = threading.Condition()
+        self._pids: dict[int, int] = {}
+        self._codes: dict[int, int] = {}
+        self._ended = False
+        self._open = set(range(count))
+        threading.Thread(target=self._read_status, daemon=True).start()
+
+    def _read_status(self) -> None:
+        for line in iter(self._status.readline, b""):
+            try:
+                message = json.loads(line)
+                k = int(message["worker"])
+                pid = int(message["pid"]) if "pid" in message else None
+                code = (os.waitstatus_to_exitcode(int(message["status"]))
+                        if "status" in message else None)
+            except (ValueError, KeyError, TypeError):
+                continue
+            with self._cond:
+                if pid is not None:
+                    self._pids.setdefault(k, pid)
+                if code is not None:
+                    self._codes.setdefault(k, code)
+                self._cond.notify_all()
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def wait(self, k: int, timeout_s: float) -> int | None:
+        """Child ``k``'s exit code (negative: killed by that signal), or None if unknown."""
+        with self._cond:
+            self._cond.wait_for(lambda: k in self._codes or self._ended, timeout_s)
+            return self._codes.get(k)
+
+    def forked(self, k: int) -> bool:
+        with self._cond:
+            return k in self._pids
+
+    def exit_code(self) -> int | None:
+        """The zygote's own exit code, for a group that died before forking."""
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self, k: int) -> None:
+        """Kills child ``k`` and whatever it started; before the fork, the zygote itself."""
+        with self._cond:
+            pid, reaped = self._pids.get(k), k in self._codes
+        if reaped:
+            return  # its pid may already belong to another process
+        if pid is None:
+            self._kill_zygote()
+            return
+        for kill in (os.killpg, os.kill):  # killpg fails only before the child's setsid
+            try:
+                kill(pid, signal.SIGKILL)
+                return
+            except (ProcessLookupError, PermissionError):
+                continue
+
+    def _kill_zygote(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def release(self, k: int) -> None:
+        """Child ``k`` is done with; after the last one, the zygote goes too."""
+        self._open.discard(k)
+        if not self._open:
+            self._kill_zygote()
+            self.stderr.join(timeout=2)
+            try:
+                self._status.close()
+            except OSError:
+                pass
+
+
 class Sandbox:
     """One isolated child. Use as a context manager; every method may raise :class:`ChildGone`.
+
+    ``Sandbox(limits, cache_dir)`` starts one child; :meth:`start` starts several that share
+    one import of JAX (the check's children).
 
     Attributes:
         hello: the environment the child reported before any solution code ran.
     """
 
-    def __init__(self, limits: Limits, cache_dir: str | None = None):
+    def __init__(self, limits: Limits, cache_dir: str | None = None,
+                 _group: _Zygote | None = None, _index: int = 0):
         self.limits = limits
-        self.scratch = tempfile.mkdtemp(prefix="nnx-check-")
-        req_r, self._req_w = os.pipe()
-        res_r, res_w = os.pipe()
+        self._group = _group if _group is not None else _Zygote(limits, cache_dir, 1)
+        self._index = _index
+        self.scratch = self._group.scratches[_index]
+        self._req_w, res_r, out_r, err_r = self._group.channels[_index]
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-u", str(CHILD_SCRIPT), str(req_r), str(res_w), cache_dir or "",
-             str(limits.memory_mb), str(int(limits.cpu_s))],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=self.scratch, env=_child_env(self.scratch), pass_fds=(req_r, res_w),
-            start_new_session=True, close_fds=True)
-        os.close(req_r)
-        os.close(res_w)
         self._res = os.fdopen(res_r, "rb", buffering=0)
-        self._out, self._err = _Tail(self.proc.stdout), _Tail(self.proc.stderr)
+        self._out = _Tail(os.fdopen(out_r, "rb", buffering=0))
+        self._err = _Tail(os.fdopen(err_r, "rb", buffering=0))
         self._out.start()
         self._err.start()
         self.hello: dict[str, Any] | None = None
         self._timed_out = False
+        self._closed = False
+
+    @classmethod
+    def start(cls, limits: Limits, cache_dir: str | None, count: int) -> list["Sandbox"]:
+        """``count`` children forked from one process that imports JAX and Flax once."""
+        group = _Zygote(limits, cache_dir, count)
+        return [cls(limits, cache_dir, group, k) for k in range(count)]
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "Sandbox":
@@ -148,8 +273,11 @@ class Sandbox:
         """Ends the child and its process group, and removes the scratch directory.
 
         The child is killed rather than asked to exit: nothing it could still do matters, and
-        JAX's interpreter shutdown alone costs about a second.
+        JAX's interpreter shutdown alone costs about a second. Closing twice does nothing.
         """
+        if self._closed:
+            return
+        self._closed = True
         self._kill()
         for fd_close in (lambda: os.close(self._req_w), self._res.close):
             try:
@@ -159,16 +287,11 @@ class Sandbox:
         self._out.join(timeout=2)
         self._err.join(timeout=2)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        self._group.release(self._index)
 
     def _kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        self._group.kill(self._index)
+        self._group.wait(self._index, timeout_s=5)
 
     def output(self) -> dict[str, str]:
         """What the child wrote to stdout and stderr, trimmed (never interpreted)."""
@@ -191,12 +314,13 @@ class Sandbox:
                                         f"than the grader's driver during {what} ({exc})") from None
 
     def _death(self, what: str) -> ChildGone:
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        if self._group.forked(self._index):
+            code, err = self._group.wait(self._index, timeout_s=5), self._err.text()
+        else:  # the zygote died before forking (during the import of JAX and Flax)
+            code, err = self._group.exit_code(), self._group.stderr.text()
+        if code is None:
             self._kill()
             return ChildGone("protocol", f"the result channel was closed during {what}")
-        err = self._err.text()
         if code >= 0:
             return ChildGone("exit", f"the process exited with status {code} during {what} "
                                      "(sys.exit, os._exit or similar)")
