@@ -297,12 +297,13 @@ def _environment(hello: dict[str, Any]) -> dict[str, Any]:
     return {k: hello.get(k) for k in keys}
 
 
-#: Estimated cost of one shape group in a child, in units of one call (about 2 ms warm): a
-#: new shape costs JAX a trace, a lowering and a cache load of the programs that depend on it
-#: (initialiser, the kernel's two products, the dot: about 80 ms); elements matter little (a
-#: 256x512 call takes 3.6 ms, a 3x4 one 1.9 ms, measured warm). A ``features`` value new to a child adds the programs that
-#: depend on it alone (the bias's zeros and product, the output's add: about 20 ms).
-SHAPE_COST, CASE_COST, ELEMENT_COST, FEATURES_COST = 40.0, 1.0, 6e-6, 10.0
+#: Estimated cost of one shape group in a child, in units of one repeated call (about 2.5 ms
+#: warm, in a check): a new shape costs JAX a trace, a lowering and a cache load of the programs
+#: that depend on it (initialiser, the kernel's two products, the dot: 62-70 ms, measured);
+#: elements matter little (a 256x512 call takes 3.6 ms, a 3x4 one 1.9 ms). A ``features``
+#: value new to a child adds the programs that depend on it alone (the bias's zeros and
+#: product, the output's add: about 20 ms).
+SHAPE_COST, CASE_COST, ELEMENT_COST, FEATURES_COST = 30.0, 1.0, 6e-6, 8.0
 
 
 def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:

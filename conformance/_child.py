@@ -25,6 +25,7 @@ and may write to the result descriptor itself.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import struct
@@ -396,6 +397,9 @@ def main(argv: list[str]) -> int:
         req, res, out, err, scratch = spec.split(",", 4)
         specs.append((int(req), int(res), int(out), int(err), scratch))
     hello = _hello(cache_dir)
+    # Objects from before the fork go to a permanent generation: the children's collections
+    # would otherwise write to every one of them and copy most of the shared pages.
+    gc.freeze()
     children: dict[int, int] = {}
     for k in range(len(specs)):
         with warnings.catch_warnings():
