@@ -3,7 +3,9 @@
 The flow for one solution (:func:`check_solution`):
 
 1. ``workers`` :class:`~conformance._sandbox.Sandbox` children start at once (default: one per
-   core, at most two); while they import JAX, the parent draws the shared cases
+   core, at most two), forked from one process that imports JAX and Flax for all of them (the
+   command line starts them before it imports this module); meanwhile the parent draws the
+   shared cases
    (``conformance._cases.cases(modes=(None,))``, derandomized ``ci`` profile) plus
    :data:`PANEL`, a fixed set that tells the mutants apart.
 2. The shape groups are split between the children (:func:`split_cases`, whole groups balanced
@@ -312,8 +314,9 @@ def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:
     A shape is never split: its trace and compilation would then be paid in both children.
     Shapes that share ``features`` go to one child where the balance allows, so that the
     programs depending on ``features`` alone are built once: whole ``features`` blocks are
-    placed largest first on the least loaded child (LPT), then single shape groups move from
-    the most to the least loaded child while that lowers the larger of the two. Each child's
+    placed largest first on the least loaded child (LPT), then a shape group moves from the
+    most to the least loaded child, or swaps with one of its groups, while that lowers the
+    larger of the two loads. Each child's
     indices stay in ascending order, so every child meets its cases in the order one child
     would.
     """

@@ -12,7 +12,8 @@ Wire format (this module is its only definition; the parent imports the reading 
 * parent -> child, on ``REQ_FD``: frames ``>I length`` + UTF-8 JSON. ``{"op": "load", "slot",
   "path"}`` imports a file; ``{"op": "run", "slot", "cases": [...]}`` calls it on each case
   (``x`` as hex of little-endian float32 bytes, ``scale`` as ``float.hex``, so every value,
-  NaN and infinities included, crosses exactly; the solution gets ``x`` as a JAX array); ``{"op": "bye"}`` ends the session.
+  NaN and infinities included, crosses exactly; the solution gets ``x`` as a JAX array);
+  ``{"op": "bye"}`` ends the session.
 * child -> parent, on ``RES_FD``: frames ``MAGIC`` + ``>cII`` (kind, JSON length, data length)
   + JSON header + raw data. Kinds: ``H`` hello (environment), ``L`` load outcome, ``R`` one
   case's outcome (``data`` is the result as little-endian float64, lossless for every float
@@ -409,9 +410,11 @@ def main(argv: list[str]) -> int:
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:
-            code = 70
+            code = 70  # EX_SOFTWARE: the child's own set-up failed (shown on its stderr)
             try:
                 code = _worker(k, specs, status_fd, hello)
+            except BaseException:  # noqa: BLE001 - never return into the zygote's loop
+                traceback.print_exc()
             finally:
                 os._exit(code)
         children[pid] = k
