@@ -64,7 +64,6 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck))
 
 
-
 def _f32(value: float) -> float:
     """``value`` rounded to float32, as a Python float (exact)."""
     with np.errstate(over="ignore"):

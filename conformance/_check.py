@@ -5,9 +5,8 @@ The flow for one solution (:func:`check_solution`):
 1. ``workers`` :class:`~conformance._sandbox.Sandbox` children start at once (default: one per
    core, at most two), forked from one process that imports JAX and Flax for all of them (the
    command line starts them before it imports this module); meanwhile the parent draws the
-   shared cases
-   (``conformance._cases.cases(modes=(None,))``, derandomized ``ci`` profile) plus
-   :data:`PANEL`, a fixed set that tells the mutants apart.
+   shared cases (``conformance._cases.cases(modes=(None,))``, derandomized ``ci`` profile)
+   plus :data:`PANEL`, a fixed set that tells the mutants apart.
 2. The shape groups are split between the children (:func:`split_cases`, whole groups balanced
    by estimated cost: a new shape's trace and lowering is most of a child's work). Each child
    imports the solution and calls it on its cases; one parent thread per child computes each
@@ -316,9 +315,8 @@ def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:
     programs depending on ``features`` alone are built once: whole ``features`` blocks are
     placed largest first on the least loaded child (LPT), then a shape group moves from the
     most to the least loaded child, or swaps with one of its groups, while that lowers the
-    larger of the two loads. Each child's
-    indices stay in ascending order, so every child meets its cases in the order one child
-    would.
+    larger of the two loads. Each child's indices stay in ascending order, so every child
+    meets its cases in the order one child would.
     """
     groups: dict[tuple[int, int], list[int]] = {}
     for i, case in enumerate(cases):

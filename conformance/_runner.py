@@ -19,7 +19,7 @@ import numpy as np
 
 from conformance._cases import Case, edge_classes, group_by_shape
 from conformance._compare import Mismatch, Semantics, compare_output, compare_params, expected_output
-from conformance._config import cache_dir
+from conformance._config import cache_path
 from implementations._contract import resolve_prng_mode
 from implementations._registry import IMPLEMENTATIONS, Entry
 from oracles.metamorphic import RELATIONS, Relation
@@ -32,8 +32,7 @@ def enable_compilation_cache() -> Path | None:
     """
     import jax
 
-    path = cache_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    path = Path(cache_path(True))
     try:
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

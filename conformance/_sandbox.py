@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -246,7 +245,6 @@ class Sandbox:
         self._index = _index
         self.scratch = self._group.scratches[_index]
         self._req_w, res_r, out_r, err_r = self._group.channels[_index]
-        self.started = time.perf_counter()
         self._res = os.fdopen(res_r, "rb", buffering=0)
         self._out = _Tail(os.fdopen(out_r, "rb", buffering=0))
         self._err = _Tail(os.fdopen(err_r, "rb", buffering=0))
