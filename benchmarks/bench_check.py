@@ -14,6 +14,9 @@ process so that in-memory JAX caches do not carry over:
 * warm check: the same again, caches populated by the cold run (``--workers`` as given);
   ``--pairs`` cold/warm pairs, each on its own fresh cache, and their median (a shared
   2-core machine moves single runs by +-0.5 s);
+* each pair's CPU time (the command and every process it started): a check cannot take less
+  wall time than its CPU time over the cores it may use (``os.sched_getaffinity``, so
+  ``taskset`` narrows it), which gives the least cold/warm that much work allows;
 * the speed-up: ``--rounds`` rounds of one author's loop then ``--warm-per-round`` warm
   checks, the ratio per round and its median (alternating keeps a slow spell of the machine
   on both sides of a ratio); the repository's modules are byte-compiled first, as an
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,13 +78,19 @@ def test(case):
 '''.lstrip("\n"))
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds of one command and every process it started and reaped."""
+    cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode not in (0, 1):
         sys.exit(f"{argv} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def precompile() -> None:
@@ -115,8 +125,8 @@ def main() -> None:
     report = os.path.join(tempfile.mkdtemp(prefix="nnx-bench-report-"), "check.json")
     check = [py, "-m", "conformance", "check", str(SOLUTION), *flags, "--json", report]
 
-    def checked(run_env: dict[str, str]) -> float:
-        """One timed check, refused unless it passed on at least 200 cases over 25 shapes."""
+    def checked(run_env: dict[str, str]) -> tuple[float, float]:
+        """One timed check (wall, CPU), refused unless it passed on >= 200 cases, 25 shapes."""
         seconds = timed(check, run_env)
         with open(report, encoding="utf-8") as handle:
             result = json.load(handle)["results"][0]
@@ -126,6 +136,7 @@ def main() -> None:
         return seconds
 
     precompile()
+    cores = len(os.sched_getaffinity(0))
     pairs = []
     for _ in range(max(1, args.pairs)):
         env["NNX_CONFORMANCE_CACHE"] = tempfile.mkdtemp(prefix="nnx-bench-cache-")
@@ -135,23 +146,32 @@ def main() -> None:
     # shared machine weighs on both sides of a round's ratio.
     rounds = []
     for _ in range(max(1, args.rounds)):
-        author = timed([py, "-c", AUTHOR_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
-        warms = [checked(env) for _ in range(max(1, args.warm_per_round))]
+        author, _ = timed([py, "-c", AUTHOR_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
+        warms = [checked(env)[0] for _ in range(max(1, args.warm_per_round))]
         rounds.append((author, statistics.median(warms), warms))
-    hand = timed([py, "-c", HAND_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
+    hand, _ = timed([py, "-c", HAND_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
     files = sorted((ROOT / "oracles" / "conforming").glob("[!_]*.py"))[: args.batch // 2]
     files += sorted((ROOT / "oracles" / "mutants").glob("[!_]*.py"))[: args.batch - len(files)]
-    batch = timed([py, "-m", "conformance", "check", *map(str, files), *flags], env)
-    cold = statistics.median(c for c, _ in pairs)
+    batch, _ = timed([py, "-m", "conformance", "check", *map(str, files), *flags], env)
+    ratios = [c / w for (c, _), (w, _) in pairs]
+    cold = statistics.median(c for (c, _), _ in pairs)
     warm = statistics.median(w for _, w, _ in rounds)
-    ratio = statistics.median(c / w for c, w in pairs)
     speedups = [a / w for a, w, _ in rounds]
-    print(f"load average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
-    for k, (c, w) in enumerate(pairs, 1):
-        print(f"pair {k}: cold {c:6.2f} s, warm {w:6.2f} s, cold/warm {c / w:.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} ({cores} cores to run on)")
+    for k, ((c, c_cpu), (w, w_cpu)) in enumerate(pairs, 1):
+        print(f"pair {k}: cold {c:6.2f} s (CPU {c_cpu:5.2f} s, {c_cpu / c:.2f} cores busy), "
+              f"warm {w:6.2f} s (CPU {w_cpu:5.2f} s), cold/warm {c / w:.2f}")
     print(f"cold check ({args.cases} cases, median of pairs): {cold:7.2f} s; cold/warm median "
-          f"{ratio:.2f} (range {min(c / w for c, w in pairs):.2f}-"
-          f"{max(c / w for c, w in pairs):.2f})")
+          f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
+    # A check can use at most `cores` cores, so its CPU time / cores bounds its wall time
+    # from below: how far the cold checks are from that bound, and what it implies.
+    floors = [c_cpu / cores / w for (_, c_cpu), (w, _) in pairs]
+    extra = statistics.median(c_cpu - w_cpu for (_, c_cpu), (_, w_cpu) in pairs)
+    print(f"cold check's CPU / {cores} cores, over its warm check: median "
+          f"{statistics.median(floors):.2f} (range {min(floors):.2f}-{max(floors):.2f}), the "
+          f"least cold/warm on {cores} cores for this much work; a cold check's CPU exceeds a "
+          f"warm one's by {extra:.1f} s (median: XLA compiling the solution's programs, "
+          f"writing them to the cache, drawing the cases)")
     for k, (a, w, warms) in enumerate(rounds, 1):
         print(f"round {k}: author's loop {a:6.2f} s, warm checks "
               f"{', '.join(f'{x:.2f}' for x in warms)} s -> {a / w:.1f}x")
@@ -162,7 +182,6 @@ def main() -> None:
           f"({hand / warm:.1f}x the warm check)")
     print(f"batch of {len(files)} files:        {batch:7.2f} s  -> "
           f"{len(files) / (batch / 60):.1f} solutions per minute")
-
 
 if __name__ == "__main__":
     main()

@@ -117,6 +117,7 @@ class CheckResult:
     warnings: list[dict[str, str]] = field(default_factory=list)
     purity: dict[str, Any] = field(default_factory=dict)
     output: dict[str, str] = field(default_factory=dict)
+    confinement: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -298,6 +299,22 @@ def _environment(hello: dict[str, Any]) -> dict[str, Any]:
     return {k: hello.get(k) for k in keys}
 
 
+def _confinement(hellos: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the kernel enforced in every child (``_child._confine``), the weakest of them.
+
+    The hello frame is sent after the child confined itself and before the solution is
+    imported, so the solution cannot have written it.
+    """
+    reports = [h.get("confinement") if isinstance(h.get("confinement"), dict) else {}
+               for h in hellos]
+    if not reports:
+        return {"landlock_abi": None, "writes": False, "signals": False}
+    abis = [r.get("landlock_abi") for r in reports]
+    return {"landlock_abi": min(abis) if all(isinstance(a, int) for a in abis) else None,
+            "writes": all(r.get("writes") is True for r in reports),
+            "signals": all(r.get("signals") is True for r in reports)}
+
+
 #: Estimated cost of one shape group in a child, in units of one repeated call (about 2.5 ms
 #: warm, in a check): a new shape costs JAX a trace, a lowering and a cache load of the programs
 #: that depend on it (initialiser, the kernel's two products, the dot: 62-70 ms, measured);
@@ -420,7 +437,8 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         solution=path, verdict="fail" if failure else "pass", diagnosis=diagnosis,
         counterexample=counterexample, cases=state.compared, shapes=shapes,
         duration_s=time.perf_counter() - started, environment=state.environment,
-        warnings=state.warnings, purity=state.purity(), output=output)
+        warnings=state.warnings, purity=state.purity(), output=output,
+        confinement=_confinement([w.hello for w in state.workers if w.hello is not None]))
 
 
 def _merge_output(outputs: list[dict[str, str]]) -> dict[str, str]:

@@ -22,6 +22,9 @@ result per solution, in command-line order::
     purity          {checked, pure, impure_cases}: whether the solution modified the model it
                     built (informational, never graded)
     output          {stdout, stderr} of the child, trimmed to its first and last 4 KiB
+    confinement     {landlock_abi, writes, signals}: what the kernel enforced on the solution
+                    (Landlock ABI or null; writes only beneath its scratch directory and the
+                    compilation cache; no signals to processes outside its child)
 
 Non-finite floats are never written as JSON literals (which would be invalid JSON): every
 NaN, +inf and -inf anywhere in the document is the string ``"nan"``, ``"inf"`` or ``"-inf"``.
@@ -56,7 +59,8 @@ def result_dict(result: CheckResult) -> dict[str, Any]:
         "solution": result.solution, "verdict": result.verdict, "diagnosis": result.diagnosis,
         "counterexample": result.counterexample, "cases": result.cases, "shapes": result.shapes,
         "duration_s": round(result.duration_s, 3), "environment": result.environment,
-        "warnings": result.warnings, "purity": result.purity, "output": result.output})
+        "warnings": result.warnings, "purity": result.purity, "output": result.output,
+        "confinement": result.confinement})
 
 
 def document(results: Sequence[CheckResult]) -> dict[str, Any]:

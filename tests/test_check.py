@@ -57,6 +57,39 @@ def test_hang_is_a_timeout():
     assert result.duration_s < 30
 
 
+def _landlock_abi() -> int:
+    """The kernel's Landlock ABI (0: none), asked without confining this process."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        return max(0, int(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+    except (OSError, AttributeError):
+        return 0
+
+
+def test_solution_cannot_signal_or_write_outside_its_child(tmp_path):
+    """Where the kernel has Landlock, the solution cannot signal the zygote or the grader
+    (ABI >= 6), nor write outside its scratch directory (the grader's stdout via /proc
+    included); its own directory stays writable, and the verdict is its outputs' alone."""
+    abi = _landlock_abi()
+    if abi < 1:
+        pytest.skip("this kernel has no Landlock: the check runs unconfined (reported)")
+    probe = Path(__import__("tempfile").gettempdir()) / "nnx-harm-grader-probe"
+    probe.unlink(missing_ok=True)
+    result = quick(FIXTURES / "harm_grader.py", count=5, shrink=False)
+    assert result.verdict == "pass", result.diagnosis
+    assert result.confinement == {"landlock_abi": abi, "writes": True, "signals": abi >= 6}
+    line = next(s for s in result.output["stdout"].splitlines() if s.startswith("HARM "))
+    found = json.loads(line[5:])
+    assert found["write_cwd"] == "allowed"
+    assert found["write_grader_stdout"] == found["write_outside"] == "PermissionError", found
+    assert not probe.exists()
+    if abi >= 6:
+        assert found["signal_zygote"] == found["signal_grader"] == "PermissionError", found
+
+
 def test_monkeypatching_and_fake_output_do_not_change_the_verdict():
     result = quick(FIXTURES / "tamper.py", count=5)
     assert result.verdict == "fail" and result.diagnosis["kind"] == "wrong_values"
@@ -113,6 +146,7 @@ def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
     assert set(bad["counterexample"]) >= {"seed", "x", "features", "scale", "expected",
                                           "actual", "reproducer"}
     assert set(bad["environment"]) == {"python", "jax", "flax", "numpy", "prng_mode", "x64"}
+    assert set(bad["confinement"]) == {"landlock_abi", "writes", "signals"}
     assert "solutions per minute" in capsys.readouterr().out
 
 
