@@ -341,7 +341,7 @@ def _limit(memory_mb: int, cpu_s: int) -> None:
 # Landlock (Linux >= 5.13, unprivileged): the kernel's own confinement, applied to the child
 # before any solution code runs. Syscall numbers are the same on every Linux architecture.
 _LL_CREATE, _LL_ADD_RULE, _LL_RESTRICT, _LL_VERSION = 444, 445, 446, 1
-_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_NO_NEW_PRIVS, _PR_SET_CHILD_SUBREAPER = 38, 36
 #: Write-like filesystem rights, by the Landlock ABI that introduced them (1: write, remove,
 #: make; 2: refer, i.e. link or rename across directories; 3: truncate).
 _LL_WRITES = {1: 0b1_1111_1111_0010, 2: 1 << 13, 3: 1 << 14}
@@ -471,6 +471,7 @@ def main(argv: list[str]) -> int:
     for spec in argv[5:]:
         req, res, out, err, scratch = spec.split(",", 4)
         specs.append((int(req), int(res), int(out), int(err), scratch))
+    _subreaper()
     hello = _hello(cache_dir)
     # Objects from before the fork go to a permanent generation: the children's collections
     # would otherwise write to every one of them and copy most of the shared pages.
@@ -501,9 +502,66 @@ def main(argv: list[str]) -> int:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        if pid in children:
-            _status(status_fd, {"worker": children.pop(pid), "status": status})
+        worker = children.pop(pid, None)
+        # What a child left behind goes with it, before its exit is reported: the parent then
+        # finds the child's output pipes closed (an orphan could otherwise hold them open).
+        _end_orphans(keep=set(children))
+        if worker is not None:
+            _status(status_fd, {"worker": worker, "status": status})
+    _end_orphans(keep=set())
     return 0
+
+
+def _subreaper() -> bool:
+    """Makes the zygote the parent of every process a child leaves behind (Linux >= 3.4).
+
+    A solution can escape its child's process group (``setsid`` after a double fork); the
+    kernel then hands the orphan to the nearest subreaper, this zygote, instead of init, so
+    :func:`_end_orphans` can end it with the check.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _end_orphans(keep: set[int]) -> None:
+    """Kills and reaps whatever the children left behind (now the zygote's own children).
+
+    Args:
+        keep: the children still at work (the zygote's children too, but not orphans).
+    """
+    me = os.getpid()
+    for _ in range(100):  # an orphan's own orphans come back here: repeat until none
+        left = []
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    if (int(stat.read().rsplit(b")", 1)[1].split()[1]) == me
+                            and int(entry) not in keep):
+                        left.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        for pid in left:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def _status(fd: int, message: dict) -> None:
@@ -511,4 +569,7 @@ def _status(fd: int, message: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the zygote holds JAX and Flax: a full interpreter shutdown only costs time

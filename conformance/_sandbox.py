@@ -220,6 +220,12 @@ class _Zygote:
         """Child ``k`` is done with; after the last one, the zygote goes too."""
         self._open.discard(k)
         if not self._open:
+            try:
+                # It exits by itself once its last child is reaped and what the children
+                # left behind is ended; killed early, it would leave those orphans to init.
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
             self._kill_zygote()
             self.stderr.join(timeout=2)
             try:

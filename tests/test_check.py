@@ -90,6 +90,26 @@ def test_solution_cannot_signal_or_write_outside_its_child(tmp_path):
         assert found["signal_zygote"] == found["signal_grader"] == "PermissionError", found
 
 
+def test_processes_a_solution_leaves_behind_end_with_the_check():
+    """A daemon that escaped its child's process group is ended with the check (the zygote is
+    its subreaper), and its open copy of the child's stdout does not delay the check."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("subreapers are Linux's")
+    result = check_solution(str(FIXTURES / "leaves_daemon.py"), count=5, limits=FAST,
+                            diagnose=False, shrink=False, workers=2)
+    assert result.verdict == "pass", result.diagnosis
+    pids = [int(line.split()[1]) for line in result.output["stdout"].splitlines()
+            if line.startswith("DAEMON ")]
+    assert len(pids) == 2, result.output  # one per child: the import runs in each
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert result.duration_s < 15
+
+
 def test_monkeypatching_and_fake_output_do_not_change_the_verdict():
     result = quick(FIXTURES / "tamper.py", count=5)
     assert result.verdict == "fail" and result.diagnosis["kind"] == "wrong_values"
