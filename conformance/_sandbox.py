@@ -259,6 +259,7 @@ class Sandbox:
         self.hello: dict[str, Any] | None = None
         self._timed_out = False
         self._closed = False
+        self._copies: dict[str, str] = {}  # scratch copy -> the file it was copied from
 
     @classmethod
     def start(cls, limits: Limits, cache_dir: str | None, count: int) -> list["Sandbox"]:
@@ -299,7 +300,7 @@ class Sandbox:
 
     def output(self) -> dict[str, str]:
         """What the child wrote to stdout and stderr, trimmed (never interpreted)."""
-        return {"stdout": self._out.text(), "stderr": self._err.text()}
+        return self._own_names({"stdout": self._out.text(), "stderr": self._err.text()})
 
     # ------------------------------------------------------------------ protocol
     def _read(self, timeout_s: float, what: str) -> tuple[str, dict, bytes]:
@@ -355,11 +356,25 @@ class Sandbox:
             self.wait_hello()
         target = os.path.join(self.scratch, f"solution_{slot}.py")
         shutil.copyfile(path, target)
+        self._copies[target] = os.path.abspath(path)
         write_request(self._req_w, {"op": "load", "slot": slot, "path": target})
         kind, header, _ = self._read(self.limits.timeout_s, "the import of the solution")
         if kind != "L" or header.get("slot") != slot:
             raise ChildGone("protocol", f"expected the load result, got {kind!r}")
-        return header
+        return self._own_names(header)
+
+    def _own_names(self, value: Any) -> Any:
+        """``value`` with the scratch copies' paths replaced by the files they copy, so that
+        a learner's traceback names their own file."""
+        if isinstance(value, str):
+            for copy, original in self._copies.items():
+                value = value.replace(copy, original)
+            return value
+        if isinstance(value, dict):
+            return {k: self._own_names(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._own_names(v) for v in value]
+        return value
 
     def run(self, cases: list[dict], slot: int = 0, on_result=None
             ) -> tuple[list[tuple[dict, bytes]], dict]:
@@ -383,10 +398,11 @@ class Sandbox:
                                              f"got a {kind!r} frame")
                 gone.index = index
                 raise gone
+            header = self._own_names(header)
             results.append((header, data))
             if on_result is not None:
                 on_result(index, header, data)
         kind, end, _ = self._read(self.limits.timeout_s, "the end of the run")
         if kind != "E":
             raise ChildGone("protocol", f"expected the end-of-run frame, got {kind!r}")
-        return results, end
+        return results, self._own_names(end)

@@ -45,6 +45,15 @@ def test_learner_misbehaviour_is_a_named_fail(name, kind):
     assert result.diagnosis["kind"] == kind, result.diagnosis
 
 
+def test_tracebacks_name_the_learners_file():
+    path = FIXTURES / "raises_at_import.py"
+    result = quick(path, shrink=False)
+    assert result.diagnosis["kind"] == "import_error"
+    message = result.diagnosis["message"]
+    assert f'File "{path}", line 5, in helper' in message, message
+    assert "solution_0.py" not in message
+
+
 def test_missing_function_lists_the_names_defined():
     result = quick(FIXTURES / "misnamed.py", shrink=False)
     assert "pure_state_updates" in result.diagnosis["message"]
