@@ -76,7 +76,7 @@ def read_frame(stream: BinaryIO) -> tuple[str, dict, bytes]:
         raise ProtocolError(f"bad frame kind={kind!r} header={n_json} data={n_data}")
     try:
         header = json.loads(_read_exact(stream, n_json).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # forged: nested too deep
         raise ProtocolError(f"bad frame header: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError("frame header is not an object")

@@ -363,17 +363,20 @@ class Sandbox:
             raise ChildGone("protocol", f"expected the load result, got {kind!r}")
         return self._own_names(header)
 
-    def _own_names(self, value: Any) -> Any:
+    def _own_names(self, value: Any, depth: int = 0) -> Any:
         """``value`` with the scratch copies' paths replaced by the files they copy, so that
-        a learner's traceback names their own file."""
+        a learner's traceback names their own file. Only the driver's own nesting (a header's
+        fields, its list of warnings) is visited: a forged frame may nest deeper."""
         if isinstance(value, str):
             for copy, original in self._copies.items():
                 value = value.replace(copy, original)
             return value
+        if depth >= 3:
+            return value
         if isinstance(value, dict):
-            return {k: self._own_names(v) for k, v in value.items()}
+            return {k: self._own_names(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._own_names(v) for v in value]
+            return [self._own_names(v, depth + 1) for v in value]
         return value
 
     def run(self, cases: list[dict], slot: int = 0, on_result=None

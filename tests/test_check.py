@@ -37,6 +37,7 @@ def quick(path: Path, **kwargs):
     ("segfault", "crash"),
     ("memory_hog", "memory"),
     ("forge_channel", "protocol"),
+    ("forge_deep_header", "protocol"),
 ])
 def test_learner_misbehaviour_is_a_named_fail(name, kind):
     """With shrinking on, as the command line has it (an exit at import has no case)."""
@@ -52,6 +53,12 @@ def test_tracebacks_name_the_learners_file():
     message = result.diagnosis["message"]
     assert f'File "{path}", line 5, in helper' in message, message
     assert "solution_0.py" not in message
+
+
+def test_a_forged_frame_nested_deeply_is_a_fail_not_a_grader_crash():
+    result = quick(FIXTURES / "forge_nested_message.py", shrink=True)
+    assert result.verdict == "fail"
+    assert result.counterexample is not None
 
 
 def test_missing_function_lists_the_names_defined():

