@@ -134,13 +134,18 @@ def wire_case(index: int, case: Case) -> dict[str, Any]:
 def read_outcome(header: dict[str, Any], data: bytes, features: int) -> Outcome:
     """Validates one result frame's header and data into an :class:`Outcome`."""
     status = header.get("status")
-    text = lambda key: str(header.get(key, ""))[:2000]  # noqa: E731
+
+    def text(key: str) -> str:
+        # A forged frame may put anything here; str() of a deeply nested list would recurse.
+        value = header.get(key, "")
+        return (value if isinstance(value, str) else f"<{type(value).__name__}>")[:2000]
+
     if status == "array":
         shape = header.get("shape")
         dtype = header.get("dtype")
         if (not isinstance(shape, list) or len(shape) > 4 or not isinstance(dtype, str)
                 or not all(isinstance(d, int) and 0 <= d <= 1 << 20 for d in shape)
-                or 8 * int(np.prod(shape, dtype=np.int64)) != len(data)):
+                or 8 * math.prod(shape) != len(data)):  # exact: np.prod could wrap
             raise ChildGone("protocol", "a result frame's shape, dtype and size disagree")
         values = np.frombuffer(data, dtype="<f8").reshape(shape)
         # float64 carries every float32 (and float16/bfloat16) value exactly.

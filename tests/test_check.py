@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from conformance._check import (PANEL, Reference, cached_cases, check_solution, draw_cases,
-                                split_cases)
+                                read_outcome, split_cases)
 from conformance._check_cli import MIN_MEMORY_MB
 from conformance._cli import main
-from conformance._sandbox import Limits
+from conformance._sandbox import ChildGone, Limits
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "check_fixtures"
@@ -59,6 +62,41 @@ def test_a_forged_frame_nested_deeply_is_a_fail_not_a_grader_crash():
     result = quick(FIXTURES / "forge_nested_message.py", shrink=True)
     assert result.verdict == "fail"
     assert result.counterexample is not None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.fixed_dictionaries(
+    {}, optional={"status": st.sampled_from(["array", "type", "error", "exit", "memory"]) | _JSON,
+                  "shape": st.lists(st.integers(-2, 3) | st.sampled_from([1 << 4, 1 << 20]),
+                                    max_size=5) | _JSON,
+                  "dtype": st.sampled_from(["float32", "float64"]) | _JSON,
+                  "type": _JSON, "exc_type": _JSON, "message": _JSON, "traceback": _JSON}),
+       data=st.binary(max_size=64))
+@example(header={"status": "array", "shape": [1 << 20, 1 << 20, 1 << 20, 1 << 4],
+                 "dtype": "float32"}, data=b"")  # 2**64 elements: wraps to 0 in int64
+def test_any_result_frame_is_an_outcome_or_a_protocol_error(header, data):
+    """Whatever a (forged) result frame holds, the grader gets an Outcome or ChildGone."""
+    try:
+        outcome = read_outcome(header, data, 2)
+    except ChildGone as gone:
+        assert gone.kind == "protocol"
+        return
+    assert outcome.status in ("array", "type", "error", "exit", "memory")
+    assert isinstance(outcome.summary(), str)
+
+
+def test_a_forged_text_field_is_never_stringified():
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    outcome = read_outcome({"status": "error", "message": nested, "exc_type": 3}, b"", 1)
+    assert (outcome.message, outcome.exc_type) == ("<list>", "<int>")
 
 
 def test_missing_function_lists_the_names_defined():
