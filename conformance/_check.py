@@ -131,15 +131,27 @@ def wire_case(index: int, case: Case) -> dict[str, Any]:
             "x": case.x_array.astype("<f4").tobytes().hex()}
 
 
+#: What a load frame's ``kind`` may be (``_child._Driver.load``); anything else was forged.
+LOAD_KINDS = ("missing_function", "not_callable", "syntax_error", "exit", "memory",
+              "import_error")
+
+
+def field_text(header: dict[str, Any], key: str, limit: int = 2000) -> str:
+    """A child's header field as text for a message. The solution runs in the child and may
+    forge frames, so only strings and numbers are shown as they are; anything else is named
+    by its type (``str()`` of a deeply nested list would recurse in the grader)."""
+    value = header.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)):
+        return str(value)[:limit]
+    return f"<{type(value).__name__}>"
+
+
 def read_outcome(header: dict[str, Any], data: bytes, features: int) -> Outcome:
     """Validates one result frame's header and data into an :class:`Outcome`."""
     status = header.get("status")
-
-    def text(key: str) -> str:
-        # A forged frame may put anything here; str() of a deeply nested list would recurse.
-        value = header.get(key, "")
-        return (value if isinstance(value, str) else f"<{type(value).__name__}>")[:2000]
-
+    text = functools.partial(field_text, header)
     if status == "array":
         shape = header.get("shape")
         dtype = header.get("dtype")
@@ -576,7 +588,8 @@ class _Run:
         if deaths and deaths[0].gone_at < 0:
             self.failure = Failure(deaths[0].gone.kind, None, deaths[0].gone.detail)
         elif bad_load is not None:
-            kind = str(bad_load.load.get("kind", "import_error"))
+            kind = bad_load.load.get("kind")
+            kind = kind if kind in LOAD_KINDS else "protocol"
             self.failure = Failure(kind, None, _load_message(bad_load.load))
         elif found and (not deaths or found[0][0] < deaths[0].gone_at):
             self.failure = found[0][1]
@@ -606,7 +619,8 @@ class _Run:
         if isinstance(purity, dict):
             impure = purity.get("impure_cases")
             self._purity[worker] = (bool(purity.get("checked")), [
-                str(i)[:20] for i in impure[:20]] if isinstance(impure, list) else [])
+                field_text({"i": i}, "i", 20) for i in impure[:20]]
+                if isinstance(impure, list) else [])
 
     def _add_warnings(self, header: dict) -> None:
         items = header.get("warnings")
@@ -615,7 +629,7 @@ class _Run:
         seen = {(w["category"], w["message"]) for w in self.warnings}
         for item in items[:20]:
             if isinstance(item, dict):
-                w = {k: str(item.get(k, ""))[:300] for k in ("category", "message", "where")}
+                w = {k: field_text(item, k, 300) for k in ("category", "message", "where")}
                 if (w["category"], w["message"]) not in seen:
                     seen.add((w["category"], w["message"]))
                     self.warnings.append(w)
@@ -632,17 +646,22 @@ class _Run:
 
 def _load_message(header: dict[str, Any]) -> str:
     kind = header.get("kind")
+    text = functools.partial(field_text, header)
     if kind == "missing_function":
-        names = header.get("names") or []
+        names = header.get("names")
+        names = [field_text({"n": n}, "n", 80) for n in names[:10]] if isinstance(
+            names, list) else []
         return ("the file defines no function named pure_state_update"
-                + (f" (it defines: {', '.join(map(str, names[:10]))})" if names else ""))
+                + (f" (it defines: {', '.join(names)})" if names else ""))
     if kind == "not_callable":
-        return f"pure_state_update is a {header.get('type')}, not a function"
+        return f"pure_state_update is a {text('type')}, not a function"
     if kind == "syntax_error":
-        return (f"SyntaxError on line {header.get('line')}: {header.get('message')}\n"
-                f"    {str(header.get('text', '')).rstrip()}")
-    detail = f"{header.get('exc_type')}: {header.get('message')}"
-    trace = str(header.get("traceback") or "")
+        return (f"SyntaxError on line {text('line')}: {text('message')}\n"
+                f"    {text('text').rstrip()}")
+    if kind not in LOAD_KINDS:
+        return f"the load result was forged (kind {text('kind', 40)!r})"
+    detail = f"{text('exc_type')}: {text('message')}"
+    trace = text("traceback")
     return f"importing the file raised {detail}" + (f"\n{trace}" if trace else "")
 
 

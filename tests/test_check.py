@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from hypothesis import example, given, settings
@@ -41,6 +40,7 @@ def quick(path: Path, **kwargs):
     ("memory_hog", "memory"),
     ("forge_channel", "protocol"),
     ("forge_deep_header", "protocol"),
+    ("forge_load", "protocol"),
 ])
 def test_learner_misbehaviour_is_a_named_fail(name, kind):
     """With shrinking on, as the command line has it (an exit at import has no case)."""
@@ -95,8 +95,9 @@ def test_a_forged_text_field_is_never_stringified():
     nested: list = []
     for _ in range(5000):
         nested = [nested]
-    outcome = read_outcome({"status": "error", "message": nested, "exc_type": 3}, b"", 1)
-    assert (outcome.message, outcome.exc_type) == ("<list>", "<int>")
+    outcome = read_outcome({"status": "error", "message": nested, "exc_type": {"a": nested},
+                            "traceback": 3}, b"", 1)
+    assert (outcome.message, outcome.exc_type, outcome.traceback) == ("<list>", "<dict>", "3")
 
 
 def test_missing_function_lists_the_names_defined():
