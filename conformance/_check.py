@@ -41,7 +41,7 @@ import numpy as np
 from conformance._cases import SHAPE_POOL, Case, collect, float_literal, group_by_shape
 from conformance._cases import cases as case_strategy
 from conformance._compare import Expected, Semantics, compare_output, expected_output
-from conformance._config import cache_path
+from conformance._config import CHECK_CACHE, cache_path
 from conformance._sandbox import ChildGone, Limits, Sandbox, default_workers
 
 #: Failure kinds that belong to one case (they can be shrunk and matched against mutants).
@@ -402,7 +402,9 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         profile: Hypothesis profile for drawing the cases.
         shrink: shrink a failing case with Hypothesis against the live child.
         diagnose: name the mutant the solution behaves like (runs the mutant library).
-        use_cache: share JAX's persistent compilation cache with the children.
+        use_cache: give the children JAX's persistent compilation cache (its ``check``
+            subdirectory, :data:`~conformance._config.CHECK_CACHE`: the grader's ``run``
+            never loads what a solution may have written there).
         workers: children that split the shape groups between them (default
             :func:`~conformance._sandbox.default_workers`). Verdict and counterexample do not
             depend on it.
@@ -419,7 +421,7 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers={workers!r}, but should be an integer >= 1")
-    cache = cache_path(use_cache)
+    cache = cache_path(use_cache, CHECK_CACHE)
     with contextlib.ExitStack() as stack:
         # The children start first: JAX imports in them while the cases are drawn here.
         if sandboxes:

@@ -73,7 +73,7 @@ def run_check(args: argparse.Namespace) -> int:
             print(f"nnx-conformance check: --json={args.json!r}, but should be a path in an "
                   "existing directory (or '-')", file=sys.stderr)
             return 2
-    from conformance._config import cache_path
+    from conformance._config import CHECK_CACHE, cache_path
     from conformance._sandbox import Limits, Sandbox, default_workers
 
     cpu = int(60 + 4 * args.timeout + args.cases)  # backstop only; the timeouts act first
@@ -81,7 +81,7 @@ def run_check(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     # The first solution's children start before the harness (NumPy, Hypothesis) is imported:
     # their JAX import is most of a warm check's start-up, and it now overlaps ours.
-    first = Sandbox.start(limits, cache_path(True), args.workers or default_workers())
+    first = Sandbox.start(limits, cache_path(True, CHECK_CACHE), args.workers or default_workers())
     try:
         from conformance._check import check_solution
         from conformance._check_report import render_text, write_json

@@ -24,10 +24,17 @@ def cache_dir() -> Path:
     return Path(root) / "nnx-conformance" / "jax"
 
 
-def cache_path(use_cache: bool) -> str | None:
-    """:func:`cache_dir`, created, as a string; None when ``use_cache`` is false."""
+#: The subdirectory of :func:`cache_dir` that ``check`` gives its children. A learner's
+#: solution can write entries there (JAX writes what it compiles), so the grader's own
+#: ``run``, which executes cached programs in its own process, never reads from it.
+CHECK_CACHE = "check"
+
+
+def cache_path(use_cache: bool, scope: str = "") -> str | None:
+    """:func:`cache_dir` (or its subdirectory ``scope``), created, as a string; None when
+    ``use_cache`` is false."""
     if not use_cache:
         return None
-    path = cache_dir()
+    path = cache_dir() / scope if scope else cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

@@ -15,6 +15,7 @@ from conformance._check import (PANEL, Reference, cached_cases, check_solution, 
                                 read_outcome, split_cases)
 from conformance._check_cli import MIN_MEMORY_MB
 from conformance._cli import main
+from conformance._config import CHECK_CACHE, cache_path
 from conformance._sandbox import ChildGone, Limits
 
 HERE = Path(__file__).resolve().parent
@@ -138,9 +139,13 @@ def test_solution_cannot_signal_or_write_outside_its_child(tmp_path):
     assert result.confinement == {"landlock_abi": abi, "writes": True, "signals": abi >= 6}
     line = next(s for s in result.output["stdout"].splitlines() if s.startswith("HARM "))
     found = json.loads(line[5:])
-    assert found["write_cwd"] == "allowed"
-    assert found["write_grader_stdout"] == found["write_outside"] == "PermissionError", found
+    assert found["write_cwd"] == found["write_own_cache"] == "allowed", found
+    assert (found["write_grader_stdout"] == found["write_outside"] == found["write_run_cache"]
+            == "PermissionError"), found
     assert not probe.exists()
+    own = Path(cache_path(True, CHECK_CACHE))
+    (own / "nnx-harm-grader-probe").unlink(missing_ok=True)
+    assert not (own.parent / "nnx-harm-grader-probe").exists()
     if abi >= 6:
         assert found["signal_zygote"] == found["signal_grader"] == "PermissionError", found
 

@@ -25,8 +25,12 @@ for name, pid in (("signal_zygote", zygote), ("signal_grader", grader)):
     except OSError as exc:
         found[name] = type(exc).__name__
 outside = os.path.join(os.path.dirname(os.getcwd()), "nnx-harm-grader-probe")
+cache = jax.config.jax_compilation_cache_dir or os.getcwd()
+run_cache = os.path.join(os.path.dirname(cache), "nnx-harm-grader-probe")  # the run's cache
 for name, path in (("write_grader_stdout", f"/proc/{grader}/fd/1"),
-                   ("write_outside", outside), ("write_cwd", "probe.txt")):
+                   ("write_outside", outside), ("write_run_cache", run_cache),
+                   ("write_own_cache", os.path.join(cache, "nnx-harm-grader-probe")),
+                   ("write_cwd", "probe.txt")):
     try:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write("")
