@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -117,6 +119,8 @@ def _landlock_abi() -> int:
     """The kernel's Landlock ABI (0: none), asked without confining this process."""
     import ctypes
 
+    if not sys.platform.startswith("linux"):
+        return 0
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
@@ -125,14 +129,14 @@ def _landlock_abi() -> int:
         return 0
 
 
-def test_solution_cannot_signal_or_write_outside_its_child(tmp_path):
+def test_solution_cannot_signal_or_write_outside_its_child():
     """Where the kernel has Landlock, the solution cannot signal the zygote or the grader
     (ABI >= 6), nor write outside its scratch directory (the grader's stdout via /proc
     included); its own directory stays writable, and the verdict is its outputs' alone."""
     abi = _landlock_abi()
     if abi < 1:
         pytest.skip("this kernel has no Landlock: the check runs unconfined (reported)")
-    probe = Path(__import__("tempfile").gettempdir()) / "nnx-harm-grader-probe"
+    probe = Path(tempfile.gettempdir()) / "nnx-harm-grader-probe"
     probe.unlink(missing_ok=True)
     result = quick(FIXTURES / "harm_grader.py", count=5, shrink=False)
     assert result.verdict == "pass", result.diagnosis
@@ -153,9 +157,6 @@ def test_solution_cannot_signal_or_write_outside_its_child(tmp_path):
 def test_processes_a_solution_leaves_behind_end_with_the_check():
     """A daemon that escaped its child's process group is ended with the check (the zygote is
     its subreaper), and its open copy of the child's stdout does not delay the check."""
-    import os
-    import sys
-
     if not sys.platform.startswith("linux"):
         pytest.skip("subreapers are Linux's")
     result = check_solution(str(FIXTURES / "leaves_daemon.py"), count=5, limits=FAST,
