@@ -41,6 +41,7 @@ import numpy as np
 from conformance._cases import SHAPE_POOL, Case, collect, float_literal, group_by_shape
 from conformance._cases import cases as case_strategy
 from conformance._compare import Expected, Semantics, compare_output, expected_output
+from conformance._child import LOAD_KINDS
 from conformance._config import CHECK_CACHE, cache_path
 from conformance._sandbox import ChildGone, Limits, Sandbox, default_workers
 
@@ -131,21 +132,20 @@ def wire_case(index: int, case: Case) -> dict[str, Any]:
             "x": case.x_array.astype("<f4").tobytes().hex()}
 
 
-#: What a load frame's ``kind`` may be (``_child._Driver.load``); anything else was forged.
-LOAD_KINDS = ("missing_function", "not_callable", "syntax_error", "exit", "memory",
-              "import_error")
-
-
-def field_text(header: dict[str, Any], key: str, limit: int = 2000) -> str:
-    """A child's header field as text for a message. The solution runs in the child and may
-    forge frames, so only strings and numbers are shown as they are; anything else is named
-    by its type (``str()`` of a deeply nested list would recurse in the grader)."""
-    value = header.get(key)
+def value_text(value: Any, limit: int = 2000) -> str:
+    """A value from a child's frame as text for a message. The solution runs in the child and
+    may forge frames, so only strings and numbers are shown as they are; anything else is
+    named by its type (``str()`` of a deeply nested list would recurse in the grader)."""
     if value is None:
         return ""
     if isinstance(value, (str, int, float)):
         return str(value)[:limit]
     return f"<{type(value).__name__}>"
+
+
+def field_text(header: dict[str, Any], key: str, limit: int = 2000) -> str:
+    """:func:`value_text` of ``header[key]`` ("" when absent)."""
+    return value_text(header.get(key), limit)
 
 
 def read_outcome(header: dict[str, Any], data: bytes, features: int) -> Outcome:
@@ -621,7 +621,7 @@ class _Run:
         if isinstance(purity, dict):
             impure = purity.get("impure_cases")
             self._purity[worker] = (bool(purity.get("checked")), [
-                field_text({"i": i}, "i", 20) for i in impure[:20]]
+                value_text(i, 20) for i in impure[:20]]
                 if isinstance(impure, list) else [])
 
     def _add_warnings(self, header: dict) -> None:
@@ -651,8 +651,7 @@ def _load_message(header: dict[str, Any]) -> str:
     text = functools.partial(field_text, header)
     if kind == "missing_function":
         names = header.get("names")
-        names = [field_text({"n": n}, "n", 80) for n in names[:10]] if isinstance(
-            names, list) else []
+        names = [value_text(n, 80) for n in names[:10]] if isinstance(names, list) else []
         return ("the file defines no function named pure_state_update"
                 + (f" (it defines: {', '.join(names)})" if names else ""))
     if kind == "not_callable":

@@ -36,6 +36,9 @@ import traceback
 from typing import Any, BinaryIO
 
 MAGIC = b"NNXC"
+#: The ``kind`` of a failed load (``L`` frame): what :meth:`_Driver.load` reports.
+LOAD_KINDS = ("missing_function", "not_callable", "syntax_error", "exit", "memory",
+              "import_error")
 _FRAME = struct.Struct(">cII")
 MAX_HEADER = 1 << 16
 MAX_ELEMENTS = 1 << 20  # larger than any output the cases ask for
