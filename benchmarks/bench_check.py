@@ -183,5 +183,6 @@ def main() -> None:
     print(f"batch of {len(files)} files:        {batch:7.2f} s  -> "
           f"{len(files) / (batch / 60):.1f} solutions per minute")
 
+
 if __name__ == "__main__":
     main()
