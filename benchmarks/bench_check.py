@@ -4,16 +4,15 @@ Run: ``python benchmarks/bench_check.py [--cases 200] [--batch N]``. Measures, e
 process so that in-memory JAX caches do not carry over:
 
 * hand loop: what a course author writes without this suite: Hypothesis ``@given`` over
-  their own strategies (``len(x)`` and ``features`` each in 1..64: Hypothesis's draws
-  give 44-50 distinct shapes in 200 examples), 200 examples, eager reference (the statement's recipe) vs the solution,
-  ``assert_allclose``;
-* the same loop drawing from this suite's shape pool (``conformance._cases.cases``), to show
+  their own strategies (``len(x)`` and ``features`` each in 1..64), 200 examples, eager
+  reference (the statement's recipe) vs the solution, ``assert_allclose``;
+* the same loop drawing from this suite's shape pool (``conformance.core.cases``), to show
   how much of the gap is the pool and how much the check's batching and reference;
 * cold check: ``check`` of a conforming solution with an empty compilation cache
   (``NNX_CONFORMANCE_CACHE`` pointed at a fresh directory, so no cached draw either);
 * warm check: the same again, caches populated by the cold run (``--workers`` as given);
   ``--pairs`` cold/warm pairs, each on its own fresh cache, and their median (a shared
-  2-core machine moves single runs by +-0.5 s);
+  machine moves single runs);
 * each pair's CPU time (the command and every process it started): a check cannot take less
   wall time than its CPU time over the cores it may use (``os.sched_getaffinity``, so
   ``taskset`` narrows it), which gives the least cold/warm that much work allows;
@@ -38,7 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOLUTION = ROOT / "oracles" / "conforming" / "statement_recipe.py"
+CONFORMING = ROOT / "tests" / "meta" / "check" / "conforming"
+SOLUTION = CONFORMING / "statement_recipe.py"
 
 
 def _hand_loop(imports: str, test: str) -> str:
@@ -69,7 +69,7 @@ def test(seed, n_in, features, scale, data):
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
 '''.lstrip("\n"))
 
-HAND_LOOP = _hand_loop("import jax\nfrom conformance._cases import cases", r'''
+HAND_LOOP = _hand_loop("import jax\nfrom conformance.core import cases", r'''
 @given(cases(modes=(None,)))
 def test(case):
     expected = ref(*case.args())
@@ -150,8 +150,9 @@ def main() -> None:
         warms = [checked(env)[0] for _ in range(max(1, args.warm_per_round))]
         rounds.append((author, statistics.median(warms), warms))
     hand, _ = timed([py, "-c", HAND_LOOP.format(path=str(SOLUTION), n=args.cases)], env)
-    files = sorted((ROOT / "oracles" / "conforming").glob("[!_]*.py"))[: args.batch // 2]
-    files += sorted((ROOT / "oracles" / "mutants").glob("[!_]*.py"))[: args.batch - len(files)]
+    files = sorted(CONFORMING.glob("[!_]*.py"))[: args.batch // 2]
+    mutants = ROOT / "conformance" / "check" / "mutants"
+    files += sorted(mutants.glob("[!_]*.py"))[: args.batch - len(files)]
     batch, _ = timed([py, "-m", "conformance", "check", *map(str, files), *flags], env)
     ratios = [c / w for (c, _), (w, _) in pairs]
     cold = statistics.median(c for (c, _), _ in pairs)

@@ -28,7 +28,7 @@ def main() -> None:
 
     import jax
 
-    from implementations import _keys, _nnx, numpy_port
+    from implementations import _keys, nnx_compat, numpy_port
 
     fused = fma_setting(args)
     results = Results()
@@ -38,7 +38,7 @@ def main() -> None:
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, load average {os.getloadavg()}")
     key_data = _keys.nnx_param_key(0, False)
     shapes = [(256, 512)] + ([] if args.skip_large else [(4096, 4096)])
-    with _nnx.prng_mode_context(args.mode):
+    with nnx_compat.prng_mode_context(args.mode):
         for shape in shapes:
             tag = f"{shape[0]}x{shape[1]}"
             big = shape[0] * shape[1] > 10**6

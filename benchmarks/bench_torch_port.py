@@ -35,7 +35,7 @@ def main() -> None:
     import torch
     from flax import nnx
 
-    from implementations import _keys, _nnx, torch_port
+    from implementations import _keys, nnx_compat, torch_port
     from implementations import _torch_float32 as F
     from implementations._torch_threefry import random_bits
 
@@ -54,7 +54,7 @@ def main() -> None:
     seed = 0
     key_data = _keys.nnx_param_key(seed, False)
     shapes = [(256, 512)] + ([] if args.skip_large else [(4096, 4096)])
-    with _nnx.prng_mode_context(args.mode):
+    with nnx_compat.prng_mode_context(args.mode):
         for shape in shapes:
             tag = f"{shape[0]}x{shape[1]}"
             n = shape[0] * shape[1]

@@ -2,6 +2,6 @@
 
 import sys
 
-from conformance._cli import main
+from conformance.cli import main
 
 sys.exit(main())

@@ -2,13 +2,20 @@
 
 ``IMPLEMENTATIONS`` maps a name to an :class:`Entry` declaring its capabilities; ``get(name)``
 imports it lazily and returns its ``pure_state_update``. The contract is written once, in
-``implementations._contract``.
+``implementations._contract``. This package imports nothing of the rest of the suite.
+
+Public modules besides this one: each implementation (``split_merge``, ``state_update``,
+``numpy_port``, ``torch_port``) and ``nnx_compat``, the Flax API across releases (imports JAX).
 """
 
 from implementations._contract import (
     PRNG_MODES,
+    SEED_MAX,
+    SEED_MIN,
     InputDomainError,
     PureStateUpdate,
+    resolve_prng_mode,
+    resolve_x64,
     validate,
 )
 from implementations._registry import IMPLEMENTATIONS, Entry, ImplementationUnavailable, get
@@ -16,10 +23,14 @@ from implementations._registry import IMPLEMENTATIONS, Entry, ImplementationUnav
 __all__ = [
     "IMPLEMENTATIONS",
     "PRNG_MODES",
+    "SEED_MAX",
+    "SEED_MIN",
     "Entry",
     "ImplementationUnavailable",
     "InputDomainError",
     "PureStateUpdate",
     "get",
+    "resolve_prng_mode",
+    "resolve_x64",
     "validate",
 ]

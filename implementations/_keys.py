@@ -16,9 +16,10 @@ import os
 import platform
 import re
 
+from implementations._xla_constants import THREEFRY_PARITY as _PARITY
+from implementations._xla_constants import THREEFRY_ROTATIONS as _ROTATIONS
+
 _MASK32 = 0xFFFFFFFF
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_PARITY = 0x1BD11BDA
 
 
 def _rotl(v: int, r: int) -> int:

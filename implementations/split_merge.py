@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from implementations._contract import validate
-from implementations._nnx import build, initial_params, merge, prng_mode_context, split, to_output
+from implementations.nnx_compat import (build, initial_params, merge, prng_mode_context, split,
+                                        to_output)
 
 __all__ = ["initial_params", "pure_state_update"]
 

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from implementations._contract import validate
-from implementations._nnx import (
+from implementations.nnx_compat import (
     build, initial_params, nnx, prng_mode_context, state, to_output, update)
 
 __all__ = ["initial_params", "pure_state_update"]

@@ -35,13 +35,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from implementations import PRNG_MODES as MODES
+from implementations import resolve_prng_mode, resolve_x64
+
 VECTOR_DIR = pathlib.Path(__file__).resolve().parent / "known_answers"
 FORMAT = 1
-MODES = ("partitionable", "legacy")
 
 
 @dataclass(frozen=True)
-class Case:
+class VectorCase:
     """One input of the contract; its answers live in the vector files."""
 
     id: str
@@ -56,25 +58,27 @@ def _ramp(lo: float, hi: float, n: int) -> tuple[float, ...]:
     return tuple(lo + (hi - lo) * i / (n - 1) for i in range(n))
 
 
-CASES: tuple[Case, ...] = (
-    Case("worked_example", 0, (1.0, 2.0, 3.0), 2, 2.0, "the statement's Linear(3, 2), seed 0"),
-    Case("seed_42", 42, _ramp(-1.0, 1.0, 5), 4, -0.5, "a negative scale"),
-    Case("seed_7", 7, (1.0, -1.0, 2.0), 3, 0.25, "the alias partner of seed 2**32 + 7"),
-    Case("seed_2p32_plus_7", 2**32 + 7, (1.0, -1.0, 2.0), 3, 0.25,
-         "aliases seed 7 with x64 off (seed mod 2**32), not with x64 on"),
-    Case("seed_minus_1", -1, (0.5, -1.5, 2.0, 0.25), 3, 1.5,
-         "negative: key [0, 2**32-1] with x64 off, [2**32-1, 2**32-1] with x64 on"),
-    Case("seed_min", -(2**63), (3.0, -2.0), 2, 3.0, "the smallest seed in the domain"),
-    Case("seed_max", 2**63 - 1, _ramp(-3.0, 3.0, 6), 5, 1.0, "the largest seed in the domain"),
-    Case("wide_16x8", 123, _ramp(-2.0, 2.0, 16), 8, 0.1,
-         "a 16-term dot product, where the summation order shows"),
-    Case("one_by_one", 1, (1.0,), 1, 2.5, "the smallest Linear"),
-    Case("subnormal_scale", 5, (1.0, 2.0), 2, 1e-40,
-         "a float32-subnormal scale: XLA:CPU reads it as zero (denormals-are-zero)"),
-    Case("zero_scale", 3, (-1.0, -2.0, 4.0), 2, 0.0, "all-zero parameters: the sign of zero"),
-    Case("square_64x64", 12345, _ramp(-1.0, 1.0, 64), 64, 1.0,
-         "4096 kernel elements: enough to see the jaxlib releases whose XLA rounds the "
-         "truncated normal differently (a few elements, up to 3 ULP)"),
+CASES: tuple[VectorCase, ...] = (
+    VectorCase("worked_example", 0, (1.0, 2.0, 3.0), 2, 2.0,
+               "the statement's Linear(3, 2), seed 0"),
+    VectorCase("seed_42", 42, _ramp(-1.0, 1.0, 5), 4, -0.5, "a negative scale"),
+    VectorCase("seed_7", 7, (1.0, -1.0, 2.0), 3, 0.25, "the alias partner of seed 2**32 + 7"),
+    VectorCase("seed_2p32_plus_7", 2**32 + 7, (1.0, -1.0, 2.0), 3, 0.25,
+               "aliases seed 7 with x64 off (seed mod 2**32), not with x64 on"),
+    VectorCase("seed_minus_1", -1, (0.5, -1.5, 2.0, 0.25), 3, 1.5,
+               "negative: key [0, 2**32-1] with x64 off, [2**32-1, 2**32-1] with x64 on"),
+    VectorCase("seed_min", -(2**63), (3.0, -2.0), 2, 3.0, "the smallest seed in the domain"),
+    VectorCase("seed_max", 2**63 - 1, _ramp(-3.0, 3.0, 6), 5, 1.0,
+               "the largest seed in the domain"),
+    VectorCase("wide_16x8", 123, _ramp(-2.0, 2.0, 16), 8, 0.1,
+               "a 16-term dot product, where the summation order shows"),
+    VectorCase("one_by_one", 1, (1.0,), 1, 2.5, "the smallest Linear"),
+    VectorCase("subnormal_scale", 5, (1.0, 2.0), 2, 1e-40,
+               "a float32-subnormal scale: XLA:CPU reads it as zero (denormals-are-zero)"),
+    VectorCase("zero_scale", 3, (-1.0, -2.0, 4.0), 2, 0.0, "all-zero parameters: the sign of zero"),
+    VectorCase("square_64x64", 12345, _ramp(-1.0, 1.0, 64), 64, 1.0,
+               "4096 kernel elements: enough to see the jaxlib releases whose XLA rounds the "
+               "truncated normal differently (a few elements, up to 3 ULP)"),
 )
 
 
@@ -102,17 +106,17 @@ def default_implementation() -> ModuleType:
     return split_merge
 
 
-def compute(case: Case | dict, mode: str, implementation: ModuleType | None = None
+def compute(case: VectorCase | dict, mode: str, implementation: ModuleType | None = None
             ) -> dict[str, Any]:
     """Runs one case in this process and returns its answers in the file's format.
 
     Args:
-        case: a :class:`Case`, or a case dict read from a vector file (its stored x is used).
+        case: a :class:`VectorCase`, or a case dict read from a vector file (its stored x is used).
         mode: the PRNG mode to compute in.
         implementation: a module following the contract; ``implementations.split_merge``.
     """
     module = implementation or default_implementation()
-    if isinstance(case, Case):
+    if isinstance(case, VectorCase):
         x = np.asarray(case.x, dtype=np.float32)
         seed, features, scale = case.seed, case.features, case.scale
     else:
@@ -184,15 +188,17 @@ def load(mode: str, x64: bool, directory: pathlib.Path | None = None) -> dict[st
 
 
 def current_x64() -> bool:
-    import jax
+    """JAX's x64 setting in this process (imports JAX)."""
+    import jax  # noqa: F401 - the setting is read from the loaded JAX
 
-    return bool(jax.config.jax_enable_x64)
+    return resolve_x64()
 
 
 def current_mode() -> str:
-    import jax
+    """JAX's PRNG mode in this process (imports JAX)."""
+    import jax  # noqa: F401 - the setting is read from the loaded JAX
 
-    return "partitionable" if jax.config.jax_threefry_partitionable else "legacy"
+    return resolve_prng_mode(None)
 
 
 def check(mode: str | None = None, x64: bool | None = None,

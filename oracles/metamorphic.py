@@ -13,21 +13,15 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
-from conformance._cases import FLOAT32_TINY, Case
-from conformance._compare import (
-    Expected,
-    Mismatch,
-    Semantics,
-    bitwise_equal,
-    check_structure,
-    compare_output,
-    expected_output,
-)
-from implementations._contract import SEED_MAX, resolve_x64
+from conformance.core import (FLOAT32_TINY, Case, Expected, Mismatch, Semantics, bitwise_equal,
+                              check_structure, compare_output, expected_output)
+from implementations import SEED_MAX, resolve_x64
+
+__all__ = ["RELATIONS", "Relation", "Subject"]
 
 
 class Subject(Protocol):
-    """An implementation as the relations see it (``conformance._runner.Subject``)."""
+    """An implementation as the relations see it (the run's ``Subject``)."""
 
     name: str
 

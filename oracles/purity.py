@@ -7,8 +7,8 @@ to 0.10) or the model's own ``Variable`` objects (0.11 on, so writing to a leaf 
 state writes to the model); ``nnx.merge`` copies its input up to 0.11.1 and reuses it from
 0.11.2. :func:`facts` probes each of these on fresh ``nnx.Linear(3, 2)`` models and returns a
 JSON-able dict. The code runs unchanged on every Flax from 0.8.2 to 0.12.x (the split/merge
-spellings come from ``implementations._nnx``, values are read as pytree leaves so no probe trips
-the ``.value`` deprecation of 0.12.1 except the one that asks about it).
+spellings come from ``implementations.nnx_compat``, values are read as pytree leaves so no probe
+trips the ``.value`` deprecation of 0.12.1 except the one that asks about it).
 
 ``python -m oracles.purity`` prints the facts as JSON.
 """
@@ -27,7 +27,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from implementations._nnx import merge, nnx, split
+from implementations.nnx_compat import merge, nnx, split
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The import a learner writes, with the fallback for Flax 0.8.2/0.8.3 (flax.experimental.nnx).

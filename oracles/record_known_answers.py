@@ -31,10 +31,10 @@ import subprocess
 import sys
 from typing import Any, Sequence
 
-from oracles import _env
+from conformance import core
 from oracles.known_answers import (
-    CASES, FORMAT, MODES, VECTOR_DIR, compute, diff_cases, expected_cases, f32_hex, variant_for,
-    vector_path)
+    CASES, FORMAT, MODES, VECTOR_DIR, compute, current_mode, current_x64, diff_cases,
+    expected_cases, f32_hex, variant_for, vector_path)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # A variant explains last-bit rounding only; a larger kernel difference means other keys.
@@ -42,15 +42,15 @@ MAX_VARIANT_ULP = 16
 
 
 def _facts(toggled_from: str | None) -> dict[str, Any]:
-    defaults = _env.jax_defaults()
+    defaults = core.jax_defaults()
     return {
-        "date": _env.utc_now(),
-        "versions": _env.versions(),
+        "date": core.utc_now(),
+        "versions": core.versions(),
         "jax_default_prng_mode": defaults["prng_mode"],
         "x64": defaults["x64"],
         "env_overrides": defaults["env_overrides"],
-        "host": _env.host_facts(),
-        "interpreter": _env.interpreter(),
+        "host": core.host_facts(),
+        "interpreter": core.interpreter(),
         "toggled": toggled_from,
     }
 
@@ -58,12 +58,9 @@ def _facts(toggled_from: str | None) -> dict[str, Any]:
 def worker(modes: Sequence[str] | None) -> dict[str, Any]:
     """Computes every case in ``modes`` (None: the default mode) in this process, with x64 as
     the environment set it."""
-    import jax
-
-    default = "partitionable" if jax.config.jax_threefry_partitionable else "legacy"
+    default = current_mode()
     modes = modes or [default]
-    result: dict[str, Any] = {"default_mode": default, "x64": bool(jax.config.jax_enable_x64),
-                              "modes": {}}
+    result: dict[str, Any] = {"default_mode": default, "x64": current_x64(), "modes": {}}
     for mode in modes:
         cases = []
         for case in CASES:
@@ -91,7 +88,7 @@ def run_worker(x64: bool, modes: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _describe(mode: str, x64: bool) -> str:
-    cls = _env.prng_class(mode)
+    cls = core.prng_class(mode)
     return (f"PRNG class {cls} (jax_threefry_partitionable={mode == 'partitionable'}), "
             f"x64 {'on' if x64 else 'off'}: kernels, biases and outputs of "
             f"implementations.split_merge as float32 bit patterns")
@@ -118,7 +115,7 @@ def record(directory: pathlib.Path, command: str) -> list[pathlib.Path]:
                     history = old["provenance"] + [provenance]
                     variants = old.get("variants", [])
             data = {
-                "format": FORMAT, "prng_mode": mode, "prng_class": _env.prng_class(mode),
+                "format": FORMAT, "prng_mode": mode, "prng_class": core.prng_class(mode),
                 "x64": x64, "description": _describe(mode, x64), "provenance": history,
                 "cases": computed["cases"], "variants": variants,
             }

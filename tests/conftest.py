@@ -4,6 +4,6 @@ import os
 
 from hypothesis import settings
 
-import conformance._cases  # noqa: F401 - registers the dev/ci/thorough profiles
+from conformance.core import collect  # noqa: F401 - loading the cases registers the profiles
 
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

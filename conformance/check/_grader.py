@@ -1,0 +1,389 @@
+"""``nnx-conformance check``: grades learners' ``pure_state_update`` files, each in its own child.
+
+The flow for one solution (:func:`check_solution`):
+
+1. ``workers`` :class:`~conformance.check.sandbox.Sandbox` children start at once (default: one
+   per core, at most two), forked from one process that imports JAX and Flax for all of them
+   (the command line starts them before it imports this module); meanwhile the parent draws the
+   graded cases (``_draw``: the shared cases in the default PRNG mode plus a fixed panel that
+   tells the mutants apart).
+2. The shape groups are split between the children (``_schedule``: whole groups balanced by
+   estimated cost, since a new shape's trace and lowering is most of a child's work). Each
+   child imports the solution and calls it on its cases; one parent thread per child judges
+   each result while its child works on the next case (``_grading``). The children's outputs
+   are only ever compared in this process. Their findings are merged as if one child had run
+   every case in order (the earliest failing case wins).
+3. On a failure, Hypothesis shrinks the counterexample against the live child that ran it
+   (``_shrink``), and ``_diagnose`` names the mutant in ``mutants/`` whose outcomes the
+   solution reproduces.
+
+The result is a :class:`CheckResult`; ``_report`` renders it as text or as the versioned JSON
+document (``result.schema.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from conformance.check import _diagnose, _shrink
+from conformance.check._draw import cached_cases
+from conformance.check._grading import (CASE_KINDS, Failure, Outcome, Reference, field_text,
+                                        judge, read_outcome, value_text, wire_case)
+from conformance.check._schedule import split_cases
+from conformance.check.sandbox import LOAD_KINDS, ChildGone, Limits, Sandbox, default_workers
+from conformance.core import CHECK_CACHE, Case, cache_path, float_literal
+
+@dataclass
+class CheckResult:
+    """The verdict on one solution file and everything the report shows."""
+
+    solution: str
+    verdict: str
+    diagnosis: dict[str, Any] | None
+    counterexample: dict[str, Any] | None
+    cases: int
+    shapes: int
+    duration_s: float
+    environment: dict[str, Any]
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    purity: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, str] = field(default_factory=dict)
+    confinement: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "pass"
+
+
+def _environment(hello: dict[str, Any]) -> dict[str, Any]:
+    keys = ("python", "jax", "flax", "numpy", "prng_mode", "x64")
+    return {k: hello.get(k) for k in keys}
+
+
+def _confinement(hellos: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the kernel enforced in every child (the sandbox's confinement), the weakest of all.
+
+    The hello frame is sent after the child confined itself and before the solution is
+    imported, so the solution cannot have written it.
+    """
+    reports = [h.get("confinement") if isinstance(h.get("confinement"), dict) else {}
+               for h in hellos]
+    if not reports:
+        return {"landlock_abi": None, "writes": False, "signals": False}
+    abis = [r.get("landlock_abi") for r in reports]
+    return {"landlock_abi": min(abis) if all(isinstance(a, int) for a in abis) else None,
+            "writes": all(r.get("writes") is True for r in reports),
+            "signals": all(r.get("signals") is True for r in reports)}
+
+
+def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
+                   profile: str = "ci", shrink: bool = True, diagnose: bool = True,
+                   use_cache: bool = True, workers: int | None = None,
+                   sandboxes: Sequence[Sandbox] | None = None) -> CheckResult:
+    """Grades one solution file in isolated child processes.
+
+    Args:
+        path: the learner's ``.py`` file (it must define ``pure_state_update``).
+        count: cases to draw (the fixed panel is added to them).
+        limits: timeout, memory and CPU limits of each child.
+        profile: Hypothesis profile for drawing the cases.
+        shrink: shrink a failing case with Hypothesis against the live child.
+        diagnose: name the mutant the solution behaves like (runs the mutant library).
+        use_cache: give the children JAX's persistent compilation cache (its ``check``
+            subdirectory, :data:`conformance.core.CHECK_CACHE`: the grader's ``run`` never
+            loads what a solution may have written there).
+        workers: children that split the shape groups between them (default
+            :func:`~conformance.check.sandbox.default_workers`). Verdict and counterexample do not
+            depend on it.
+        sandboxes: children the caller already started with ``limits`` and the cache of
+            ``use_cache`` (so that they import JAX while the caller imports this module);
+            they replace ``workers``, and the check owns and closes them.
+
+    Returns:
+        The :class:`CheckResult`. Learner misbehaviour of any kind is a ``fail`` verdict;
+        only grader errors raise.
+    """
+    started = time.perf_counter()
+    path = os.path.abspath(path)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers={workers!r}, but should be an integer >= 1")
+    cache = cache_path(use_cache, CHECK_CACHE)
+    with contextlib.ExitStack() as stack:
+        # The children start first: JAX imports in them while the cases are drawn here.
+        if sandboxes:
+            boxes = [stack.enter_context(box) for box in sandboxes]
+        else:
+            boxes = [stack.enter_context(box) for box in Sandbox.start(limits, cache, workers)]
+        workers = len(boxes)
+        cases = cached_cases(count, profile, cache)
+        shapes = len({c.shape for c in cases})
+        parts = split_cases(cases, workers)
+        for box in boxes[len(parts):]:
+            box.close()  # fewer shape groups than children: free the spare core at once
+        boxes = boxes[:len(parts)]
+        state = _Run(boxes, cases, parts)
+        state.execute(path)
+        failure, counterexample, diagnosis = state.failure, None, None
+        if (failure is not None and failure.kind in CASE_KINDS and failure.case is not None
+                and state.alive and shrink):
+            failure = _shrink.shrink_failure(state, failure)
+        if failure is not None:
+            diagnosis = _diagnose.diagnose(failure, state, run_mutants=diagnose, limits=limits,
+                                           cache=cache)
+            if failure.kind in CASE_KINDS or failure.case is not None:
+                counterexample = _counterexample(failure, state.reference)
+    # After close: the drain threads have read everything.
+    output = _merge_output([box.output() for box in boxes])
+    return CheckResult(
+        solution=path, verdict="fail" if failure else "pass", diagnosis=diagnosis,
+        counterexample=counterexample, cases=state.compared, shapes=shapes,
+        duration_s=time.perf_counter() - started, environment=state.environment,
+        warnings=state.warnings, purity=state.purity(), output=output,
+        confinement=_confinement([w.hello for w in state.workers if w.hello is not None]))
+
+
+def _merge_output(outputs: list[dict[str, str]]) -> dict[str, str]:
+    """The children's stdout and stderr as one: identical texts (import-time prints) once."""
+    merged: dict[str, str] = {}
+    for key in ("stdout", "stderr"):
+        texts: list[str] = []
+        for out in outputs:
+            if out[key] and out[key] not in texts:
+                texts.append(out[key])
+        merged[key] = texts[0] if len(texts) == 1 else "".join(
+            f"[process {k + 1}]\n{t}{'' if t.endswith(chr(10)) else chr(10)}"
+            for k, t in enumerate(texts))
+    return merged
+
+
+@dataclass
+class _Worker:
+    """One child, the indices of the cases it runs, and what came back from it."""
+
+    sandbox: Sandbox
+    indices: list[int]
+    hello: dict[str, Any] | None = None
+    load: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    failures: list[tuple[int, Failure]] = field(default_factory=list)
+    compared: int = 0
+    gone: ChildGone | None = None
+    #: Where the child died in case order: -1 before any case, the case's index, or
+    #: ``math.inf`` after its last case (the 1-child rule "earlier failures win" needs it).
+    gone_at: float = math.inf
+    error: BaseException | None = None
+
+
+class _Run:
+    """The mutable state of one check: outcomes, the first failure, warnings, purity.
+
+    After :meth:`execute`, ``sandbox`` is the one child kept for shrinking (the one that ran
+    the failing case); the others are closed.
+    """
+
+    def __init__(self, sandboxes: Sequence[Sandbox], cases: Sequence[Case],
+                 parts: Sequence[list[int]]):
+        self.cases = list(cases)
+        self.workers = [_Worker(box, list(p)) for box, p in zip(sandboxes, parts)]
+        self.sandbox = sandboxes[0]
+        self.reference: Reference | None = None
+        self.environment: dict[str, Any] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.failures: list[Failure] = []
+        self.failure: Failure | None = None
+        self.alive = True
+        self.compared = 0
+        self.warnings: list[dict[str, str]] = []
+        self._purity: dict[int, tuple[bool, list[str]]] = {}
+        self._lock = threading.Lock()
+
+    def execute(self, path: str) -> None:
+        """Loads ``path`` in every child and runs each child's cases, all children at once."""
+        threads = [threading.Thread(target=self._work, args=(w, path), daemon=True)
+                   for w in self.workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for w in self.workers:
+            if w.error is not None:
+                raise w.error  # a grader error, never the learner's
+        self._merge()
+
+    def _work(self, w: _Worker, path: str) -> None:
+        """One child's whole session; runs in its own thread (reads release the GIL)."""
+        try:
+            try:
+                w.hello = w.sandbox.wait_hello()
+                with self._lock:
+                    if self.reference is None:
+                        self.reference = Reference(w.hello.get("prng_mode") or "partitionable")
+                w.load = w.sandbox.load(path)
+                if not w.load.get("ok"):
+                    return
+                reference = self.reference
+
+                def on_result(local: int, header: dict, data: bytes) -> None:
+                    index = w.indices[local]
+                    case = self.cases[index]
+                    outcome = read_outcome(header, data, case.features)
+                    self.outcomes[case.id] = outcome  # disjoint keys: no lock needed
+                    w.compared += 1
+                    problem = judge(outcome, case, reference.expected(case)[0])
+                    if problem is not None:
+                        w.failures.append((index, problem))
+
+                wired = [wire_case(i, self.cases[i]) for i in w.indices]
+                _, w.end = w.sandbox.run(wired, on_result=on_result)
+                if not w.failures:
+                    # Only a child with a failing case is ever called again (to shrink it):
+                    # end this one now, while the others still run, not after them.
+                    w.sandbox.close()
+            except ChildGone as gone:
+                w.gone = gone
+                local = getattr(gone, "index", None)
+                if w.load is None or not w.load.get("ok"):
+                    w.gone_at = -1
+                elif local is not None:
+                    w.gone_at = w.indices[local]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            w.error = exc
+
+    def _merge(self) -> None:
+        """Combines the children's findings exactly as one child running every case would."""
+        first = next((w for w in self.workers if w.hello is not None), None)
+        if first is not None:
+            self.environment = _environment(first.hello)
+        for w in self.workers:
+            if w.load is not None:
+                self._add_warnings(w.load)
+        for k, w in enumerate(self.workers):
+            if w.end is not None:
+                self._end(k, w.end)
+        self.compared = sum(w.compared for w in self.workers)
+        found = sorted((f for w in self.workers for f in w.failures), key=lambda f: f[0])
+        self.failures = [f for _, f in found]
+        self.alive = all(w.gone is None for w in self.workers)
+        bad_load = next((w for w in self.workers if w.load is not None and not w.load.get("ok")
+                         and w.gone is None), None)
+        deaths = sorted((w for w in self.workers if w.gone is not None),
+                        key=lambda w: w.gone_at)
+        keep = self.workers[0]
+        if deaths and deaths[0].gone_at < 0:
+            self.failure = Failure(deaths[0].gone.kind, None, deaths[0].gone.detail)
+        elif bad_load is not None:
+            kind = bad_load.load.get("kind")
+            kind = kind if kind in LOAD_KINDS else "protocol"
+            self.failure = Failure(kind, None, _load_message(bad_load.load))
+        elif found and (not deaths or found[0][0] < deaths[0].gone_at):
+            self.failure = found[0][1]
+            keep = next(w for w in self.workers if any(f is self.failure for _, f in w.failures))
+        elif deaths:
+            gone, at = deaths[0].gone, deaths[0].gone_at
+            case = self.cases[int(at)] if at != math.inf else None
+            self.failure = Failure(gone.kind, case, gone.detail)
+        self.sandbox = keep.sandbox
+        for w in self.workers:
+            if w is not keep:
+                w.sandbox.close()  # only the kept child may still be needed: free its core
+
+    def call(self, cases: Sequence[Case]) -> list[Outcome]:
+        """Runs ``cases`` in the kept child; raises :class:`ChildGone`."""
+        frames, end = self.sandbox.run([wire_case(i, c) for i, c in enumerate(cases)])
+        keep = next(k for k, w in enumerate(self.workers) if w.sandbox is self.sandbox)
+        self._end(keep, end)
+        out = [read_outcome(h, d, c.features) for (h, d), c in zip(frames, cases)]
+        for case, outcome in zip(cases, out):
+            self.outcomes[case.id] = outcome
+        return out
+
+    def _end(self, worker: int, end: dict) -> None:
+        self._add_warnings(end)
+        purity = end.get("purity")
+        if isinstance(purity, dict):
+            impure = purity.get("impure_cases")
+            self._purity[worker] = (bool(purity.get("checked")), [
+                value_text(i, 20) for i in impure[:20]]
+                if isinstance(impure, list) else [])
+
+    def _add_warnings(self, header: dict) -> None:
+        items = header.get("warnings")
+        if not isinstance(items, list):
+            return
+        seen = {(w["category"], w["message"]) for w in self.warnings}
+        for item in items[:20]:
+            if isinstance(item, dict):
+                w = {k: field_text(item, k, 300) for k in ("category", "message", "where")}
+                if (w["category"], w["message"]) not in seen:
+                    seen.add((w["category"], w["message"]))
+                    self.warnings.append(w)
+
+    def purity(self) -> dict[str, Any]:
+        """Checked only if every child that ran cases reported on purity (as one child would)."""
+        ran = [k for k, w in enumerate(self.workers) if w.load and w.load.get("ok")]
+        if not ran or not all(self._purity.get(k, (False, []))[0] for k in ran):
+            return {"checked": False, "pure": None, "impure_cases": []}
+        impure = sorted({i for k in ran for i in self._purity[k][1]},
+                        key=lambda i: (len(i), i))[:20]
+        return {"checked": True, "pure": not impure, "impure_cases": impure}
+
+
+def _load_message(header: dict[str, Any]) -> str:
+    kind = header.get("kind")
+    text = functools.partial(field_text, header)
+    if kind == "missing_function":
+        names = header.get("names")
+        names = [value_text(n, 80) for n in names[:10]] if isinstance(names, list) else []
+        return ("the file defines no function named pure_state_update"
+                + (f" (it defines: {', '.join(names)})" if names else ""))
+    if kind == "not_callable":
+        return f"pure_state_update is a {text('type')}, not a function"
+    if kind == "syntax_error":
+        return (f"SyntaxError on line {text('line')}: {text('message')}\n"
+                f"    {text('text').rstrip()}")
+    if kind not in LOAD_KINDS:
+        return f"the load result was forged (kind {text('kind', 40)!r})"
+    detail = f"{text('exc_type')}: {text('message')}"
+    trace = text("traceback")
+    return f"importing the file raised {detail}" + (f"\n{trace}" if trace else "")
+
+
+def _counterexample(failure: Failure, reference: Reference | None) -> dict[str, Any] | None:
+    case = failure.case
+    if case is None:
+        return None
+    info: dict[str, Any] = {
+        "case": case.id, "seed": case.seed, "float_args": case.float_args, "x": list(case.x),
+        "features": case.features, "scale": case.scale, "message": failure.message,
+        "reproducer": reproducer(case)}
+    if reference is not None:
+        exp, one = reference.expected(case)
+        info["expected"] = [float(v) for v in one]
+        info["accepted"] = [exp.describe(j) for j in range(exp.value.shape[0])]
+    outcome = failure.outcome
+    if outcome is not None and outcome.status == "array":
+        info["actual"] = [float(v) for v in np.asarray(outcome.value, np.float64).reshape(-1)]
+        info["actual_dtype"], info["actual_shape"] = outcome.dtype, list(outcome.shape)
+    elif outcome is not None:
+        info["actual"] = outcome.summary()
+    return info
+
+
+def reproducer(case: Case) -> str:
+    """A snippet a learner can paste under their own function to recompute the case."""
+    seed = f"{float(case.seed)!r}" if case.float_args else str(case.seed)
+    feats = f"{float(case.features)!r}" if case.float_args else str(case.features)
+    xs = ", ".join(float_literal(v) for v in case.x)
+    return ("import jax.numpy as jnp\n"
+            f"x = jnp.array([{xs}], dtype=jnp.float32)\n"
+            f"print(pure_state_update({seed}, x, {feats}, {float_literal(case.scale)}))")

@@ -1,0 +1,32 @@
+"""The check's isolation: child processes that import and call a learner's solution.
+
+* :class:`Sandbox` (the parent side, ``_parent``): one child, its limits, its channels and
+  every deadline; :meth:`Sandbox.start` forks a group of children from one zygote.
+* The wire format (``_protocol``): one definition of every frame, status and field, imported
+  by both sides.
+* The child (``_child``): the zygote and the driver that imports and calls the solution.
+* The confinement (``_confine``): resource limits, Landlock, the orphan reaper.
+
+Importing this package imports the standard library only: ``check`` starts its children
+before anything heavy loads.
+"""
+
+from conformance.check.sandbox._parent import ChildGone, Limits, Sandbox, default_workers
+from conformance.check.sandbox._protocol import (ARRAY, ERROR, EXIT, LOAD_KINDS, MAX_TEXT, MEMORY,
+                                                 OTHER_TYPE, RESULT_STATUSES, encode_case)
+
+__all__ = [
+    "ARRAY",
+    "ERROR",
+    "EXIT",
+    "LOAD_KINDS",
+    "MAX_TEXT",
+    "MEMORY",
+    "OTHER_TYPE",
+    "RESULT_STATUSES",
+    "ChildGone",
+    "Limits",
+    "Sandbox",
+    "default_workers",
+    "encode_case",
+]

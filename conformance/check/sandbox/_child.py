@@ -1,0 +1,363 @@
+"""The child side of ``nnx-conformance check``: imports a solution and calls it, nothing more.
+
+Run by :mod:`conformance.check.sandbox._parent` as ``python -I _child.py STATUS_FD JAX_CONFIG
+MEMORY_MB CPU_S SPEC...`` (see :func:`main`): a zygote that sets the limits, imports JAX and
+Flax once, and forks one child per ``SPEC``, each with its own session, pipes and scratch
+directory. It runs without the grader's packages on ``sys.path`` and imports only the standard
+library and its two sibling modules (the wire format, the confinement) at module level; JAX and
+Flax are imported before the solution (the solution would import them anyway, and the hello
+frame must describe them before any untrusted code runs). Frames are those of ``_protocol``.
+
+Nothing the solution prints is read: stdout and stderr are only shown to the learner, trimmed.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+if __package__:  # imported as a module of the grader (tests, documentation)
+    from conformance.check.sandbox import _confine
+    from conformance.check.sandbox import _protocol as wire
+else:  # run as the zygote's script: the siblings are imported by file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _confine  # type: ignore[no-redef]
+    import _protocol as wire  # type: ignore[no-redef]
+
+    del sys.path[0]
+
+
+def _text(value: Any) -> str:
+    try:
+        text = str(value)
+    except BaseException:  # noqa: BLE001 - a learner's __str__ may raise anything
+        text = "<unprintable>"
+    return text if len(text) <= wire.MAX_TEXT else text[:wire.MAX_TEXT] + "..."
+
+
+def _learner_frames(exc: BaseException, path: str) -> str:
+    """The traceback lines that point into the learner's file (the grader's are noise)."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    keep = [line for line in lines if path in line or not line.startswith("  File")]
+    return _text("".join(keep[-12:]))
+
+
+class _Driver:
+    """Holds the loaded solutions and the purity probe; one instance per child."""
+
+    def __init__(self, res_fd: int):
+        self.res_fd = res_fd
+        self.functions: dict[int, Any] = {}
+        self.paths: dict[int, str] = {}
+        self.warnings: dict[tuple, dict] = {}
+        self.built: list | None = None
+        self.impure: list[str] = []
+        self.purity_checked = False
+        self._to_array = None
+
+    def bind_jax(self) -> None:
+        """Keeps ``jax.device_put`` from before any solution code runs.
+
+        ``x`` reaches the solution as the statement says, a 1-D JAX array (float32, on the
+        default device, uncommitted, as ``jnp.array`` would make it). ``device_put`` copies the
+        bytes without compiling anything (``jnp.asarray`` of a NumPy array compiles one program
+        per length), so only the solution's own programs cost time. Without JAX, ``x`` stays a
+        NumPy array: the solution fails on its own import anyway.
+        """
+        try:
+            import jax
+
+            self._to_array = jax.device_put
+        except Exception:  # noqa: BLE001
+            self._to_array = None
+
+    # The purity probe: nnx.Linear.__init__ is wrapped to snapshot the first Linear the solution
+    # builds in a call; after the call, a snapshot that no longer matches means the solution
+    # modified the model it built (reported, not graded). Models from nnx.merge/clone skip
+    # __init__ and are not tracked.
+    def install_purity_probe(self) -> None:
+        try:
+            import jax
+            from flax import nnx
+            import numpy as np
+
+            original = nnx.Linear.__init__
+            driver = self
+
+            def leaves(module):
+                return [np.array(leaf) for leaf in jax.tree_util.tree_leaves(nnx.state(module))]
+
+            def __init__(module, *args, **kwargs):
+                original(module, *args, **kwargs)
+                # Only the first Linear of a call is "the model": a solution may build a second
+                # one on purpose to update it (nnx.update on a fresh model is pure).
+                if driver.built == [] and type(module) is nnx.Linear:
+                    try:
+                        driver.built.append((module, leaves(module)))
+                    except Exception:  # noqa: BLE001 - the probe never breaks a solution
+                        pass
+
+            nnx.Linear.__init__ = __init__
+            self._leaves = leaves
+            self.purity_checked = True
+        except Exception:  # noqa: BLE001
+            self.purity_checked = False
+
+    def _check_purity(self, case_index: int) -> None:
+        import numpy as np
+
+        for module, before in self.built or ():
+            try:
+                after = self._leaves(module)
+                same = len(after) == len(before) and all(
+                    a.shape == b.shape and a.tobytes() == b.tobytes()
+                    for a, b in zip(after, before))
+            except Exception:  # noqa: BLE001
+                continue
+            if not same and len(self.impure) < 20:
+                self.impure.append(str(case_index))
+        del np
+
+    def _record_warnings(self, caught) -> None:
+        for w in caught:
+            key = (w.category.__name__, _text(w.message)[:300])
+            if key not in self.warnings and len(self.warnings) < 20:
+                self.warnings[key] = {"category": key[0], "message": key[1],
+                                      "where": f"{os.path.basename(str(w.filename))}:{w.lineno}"}
+
+    def load(self, slot: int, path: str) -> None:
+        import importlib.util
+        import warnings
+
+        name = f"solution_{slot}"
+        header: dict[str, Any] = {"slot": slot, "ok": False}
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            self._record_warnings(caught)
+            fn = getattr(module, "pure_state_update", None)
+            if fn is None:
+                header.update(kind="missing_function", names=sorted(
+                    n for n in vars(module) if not n.startswith("__"))[:50])
+            elif not callable(fn):
+                header.update(kind="not_callable", type=type(fn).__name__)
+            else:
+                self.functions[slot], self.paths[slot] = fn, path
+                header.update(ok=True)
+        except SyntaxError as exc:
+            header.update(kind="syntax_error", exc_type=type(exc).__name__,
+                          message=_text(exc.msg), line=exc.lineno, text=_text(exc.text or ""))
+        except SystemExit as exc:
+            header.update(kind="exit", exc_type="SystemExit", message=_text(exc.code))
+        except MemoryError as exc:
+            header.update(kind="memory", exc_type="MemoryError", message=_text(exc))
+        except BaseException as exc:  # noqa: BLE001 - everything the import raises is a finding
+            header.update(kind="import_error", exc_type=type(exc).__name__,
+                          message=_text(exc), traceback=_learner_frames(exc, path))
+        header["seconds"] = time.perf_counter() - started
+        wire.send_frame(self.res_fd, wire.LOAD, header)
+
+    def run(self, slot: int, cases: list[dict]) -> None:
+        import warnings
+
+        import numpy as np
+
+        fn = self.functions[slot]
+        for case in cases:
+            index, seed, features, scale, x_f32 = wire.decode_case(case)
+            x = np.frombuffer(x_f32, dtype="<f4").astype(np.float32)
+            header: dict[str, Any] = {"i": index}
+            data = b""
+            self.built = []
+            started = time.perf_counter()
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    arg = x if self._to_array is None else self._to_array(x)
+                    result = fn(seed, arg, features, scale)
+                    header["type"] = f"{type(result).__module__}.{type(result).__qualname__}"
+                    header["status"], data = self._encode(result, header)
+                self._record_warnings(caught)
+                self._check_purity(index)
+            except SystemExit as exc:
+                header.update(status=wire.EXIT, exc_type="SystemExit", message=_text(exc.code))
+            except MemoryError as exc:
+                header.update(status=wire.MEMORY, exc_type="MemoryError", message=_text(exc))
+            except BaseException as exc:  # noqa: BLE001 - the learner's exception is a finding
+                header.update(status=wire.ERROR, exc_type=type(exc).__name__, message=_text(exc),
+                              traceback=_learner_frames(exc, self.paths[slot]))
+            finally:
+                self.built = None
+            header["seconds"] = time.perf_counter() - started
+            wire.send_frame(self.res_fd, wire.RESULT, header, data)
+        wire.send_frame(self.res_fd, wire.END, {
+            "slot": slot, "warnings": list(self.warnings.values()),
+            "purity": {"checked": self.purity_checked, "impure_cases": self.impure}})
+
+    @staticmethod
+    def _encode(result: Any, header: dict) -> tuple[str, bytes]:
+        import numpy as np
+
+        if not hasattr(result, "shape") or not hasattr(result, "dtype"):
+            return wire.OTHER_TYPE, b""  # lists, floats, States, Modules: not the array asked for
+        try:
+            arr = np.asarray(result)
+            header["dtype"], header["shape"] = str(arr.dtype), [int(d) for d in arr.shape]
+            if arr.size > wire.MAX_ELEMENTS or arr.ndim > 4:
+                return wire.OTHER_TYPE, b""
+            if arr.dtype.kind in "fiub" or arr.dtype.name in ("bfloat16", "float16"):
+                return wire.ARRAY, np.ascontiguousarray(arr.astype("<f8")).tobytes()
+        except Exception as exc:  # noqa: BLE001
+            header["message"] = _text(exc)
+        return wire.OTHER_TYPE, b""
+
+
+def _hello(jax_config: dict[str, Any]) -> dict:
+    """The environment, measured before any solution code runs; applies ``jax_config`` (the
+    compilation cache's settings, from the grader's config) first."""
+    import numpy as np
+
+    info: dict[str, Any] = {"python": sys.version.split()[0], "numpy": np.__version__,
+                            "pid": os.getpid()}
+    try:
+        import jax
+        import flax
+        from flax import nnx  # noqa: F401 - imported ahead of the solution, on purpose
+
+        info.update(jax=jax.__version__, flax=flax.__version__,
+                    prng_mode="partitionable" if jax.config.jax_threefry_partitionable
+                    else "legacy", x64=bool(jax.config.jax_enable_x64))
+        if jax_config:
+            try:
+                for name, value in jax_config.items():
+                    jax.config.update(name, value)
+                info["cache"] = True
+            except Exception:  # noqa: BLE001 - an old JAX without the cache still works
+                info["cache"] = False
+    except Exception as exc:  # noqa: BLE001
+        info.update(jax=None, flax=None, error=_text(exc))
+    return info
+
+
+def _serve(req_fd: int, res_fd: int, hello: dict) -> int:
+    """One child's session: the hello frame, then requests until ``bye`` or end of input."""
+    requests = os.fdopen(req_fd, "rb", buffering=0)
+    driver = _Driver(res_fd)
+    wire.send_frame(res_fd, wire.HELLO, hello)
+    driver.bind_jax()
+    driver.install_purity_probe()
+    while True:
+        try:
+            message = wire.read_request(requests)
+        except EOFError:
+            return 0
+        if message["op"] == wire.OP_LOAD:
+            driver.load(int(message["slot"]), message["path"])
+        elif message["op"] == wire.OP_RUN:
+            driver.run(int(message["slot"]), message["cases"])
+        else:
+            return 0
+
+
+def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
+            hello: dict, cache_dir: str) -> int:
+    """Child ``k`` right after the fork: its own session, pipes, directory and environment."""
+    os.setsid()  # the parent kills the child's whole process group
+    os.close(status_fd)  # only the zygote reports exits
+    for j, spec in enumerate(specs):
+        if j != k:
+            for fd in spec[:4]:
+                os.close(fd)  # a sibling's pipes held open here would hide its exit
+    req_fd, res_fd, out_fd, err_fd, scratch = specs[k]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    os.close(out_fd)
+    os.close(err_fd)
+    os.chdir(scratch)
+    os.environ["HOME"] = os.environ["TMPDIR"] = scratch
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None  # recomputed from TMPDIR on next use
+    confinement = _confine.landlock([scratch, cache_dir])
+    return _serve(req_fd, res_fd, dict(hello, pid=os.getpid(), confinement=confinement))
+
+
+def main(argv: list[str]) -> int:
+    """The zygote: ``_child.py STATUS_FD JAX_CONFIG MEMORY_MB CPU_S SPEC...``.
+
+    ``JAX_CONFIG`` is a JSON object of ``jax.config`` settings (the compilation cache's, or
+    ``{}``). Each ``SPEC`` is ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets
+    the limits (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the
+    children and reports, as JSON lines on ``STATUS_FD``, each child's ``pid`` and then its
+    wait ``status``. It runs no solution code itself.
+    """
+    import warnings
+
+    status_fd, jax_config = int(argv[1]), json.loads(argv[2])
+    cache_dir = jax_config.get("jax_compilation_cache_dir", "")
+    _confine.set_limits(int(argv[3]), int(argv[4]))
+    specs = []
+    for spec in argv[5:]:
+        req, res, out, err, scratch = spec.split(",", 4)
+        specs.append((int(req), int(res), int(out), int(err), scratch))
+    _confine.become_subreaper()
+    hello = _hello(jax_config)
+    # Objects from before the fork go to a permanent generation: the children's collections
+    # would otherwise write to every one of them and copy most of the shared pages.
+    gc.freeze()
+    children: dict[int, int] = {}
+    for k in range(len(specs)):
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork in a process with threads: the only other thread
+            # here is NumPy's idle BLAS pool, which forks safely (pthread_atfork); JAX has not
+            # started its backend, and with it its threads, yet.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            code = 70  # EX_SOFTWARE: the child's own set-up failed (shown on its stderr)
+            try:
+                code = _worker(k, specs, status_fd, hello, cache_dir)
+            except BaseException:  # noqa: BLE001 - never return into the zygote's loop
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        children[pid] = k
+        _status(status_fd, {"worker": k, "pid": pid})
+    for spec in specs:
+        for fd in spec[:4]:
+            os.close(fd)  # the parent sees a child's exit as the end of its pipes
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        worker = children.pop(pid, None)
+        # What a child left behind goes with it, before its exit is reported: the parent then
+        # finds the child's output pipes closed (an orphan could otherwise hold them open).
+        _confine.end_orphans(keep=set(children))
+        if worker is not None:
+            _status(status_fd, {"worker": worker, "status": status})
+    _confine.end_orphans(keep=set())
+    return 0
+
+
+def _status(fd: int, message: dict) -> None:
+    wire.write_all(fd, (json.dumps(message) + "\n").encode("ascii"))
+
+
+if __name__ == "__main__":
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the zygote holds JAX and Flax: a full interpreter shutdown only costs time

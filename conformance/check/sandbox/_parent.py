@@ -1,0 +1,413 @@
+"""The parent side of the isolation: one child process per solution, limits, and its channels.
+
+A :class:`Sandbox` is one child process, forked by a zygote (``python -I _child.py``, see
+:class:`_Zygote`) that sets ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``
+and ``RLIMIT_CORE`` as its first act, soft and hard, so the solution cannot raise them (no
+``preexec_fn``: the grader may have JAX's threads running, and fork-without-exec with threads is
+unsafe), imports JAX and Flax once and forks the children of a group. Each child has a fresh
+temporary directory as its working directory, ``HOME`` and ``TMPDIR``, a stripped environment,
+and its own session (so its whole process group can be killed). Requests and results travel on
+two dedicated pipes passed with ``pass_fds``; the child's stdout and stderr are drained by
+threads that keep only a bounded head and tail, shown to the learner and never parsed. Every
+read from the result pipe has a wall-clock deadline.
+
+This is process isolation, not a security sandbox: the solution runs as the grader's user and
+can read and write what that user can. Run untrusted submissions in a container as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from conformance.check.sandbox._protocol import (END, HELLO, LOAD, OP_LOAD, OP_RUN, RESULT,
+                                                 ProtocolError, read_frame, write_request)
+from conformance.core import compilation_cache_config
+
+CHILD_SCRIPT = Path(__file__).resolve().with_name("_child.py")
+#: Environment variables passed through to the child (they select JAX's semantics).
+PASS_ENV = ("JAX_ENABLE_X64", "JAX_THREEFRY_PARTITIONABLE", "XLA_FLAGS", "JAX_PLATFORMS",
+            "LD_LIBRARY_PATH", "SYSTEMROOT")
+_KEEP = 4096  # bytes of the solution's output kept at each end
+
+
+class ChildGone(Exception):
+    """The child stopped answering: it exited, was killed, timed out or broke the protocol.
+
+    Attributes:
+        kind: ``timeout``, ``exit``, ``killed``, ``memory``, ``cpu_time``, ``crash`` or
+            ``protocol``.
+        detail: a sentence for the learner.
+    """
+
+    def __init__(self, kind: str, detail: str):
+        self.kind, self.detail = kind, detail
+        super().__init__(f"{kind}: {detail}")
+
+
+class _Tail(threading.Thread):
+    """Drains one output pipe, keeping the first and last ``_KEEP`` bytes."""
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__(daemon=True)
+        self.stream, self.head, self.tail, self.total = stream, b"", b"", 0
+
+    def run(self) -> None:
+        while True:
+            chunk = self.stream.read(65536)
+            if not chunk:
+                return
+            self.total += len(chunk)
+            if len(self.head) < _KEEP:
+                self.head += chunk[:_KEEP - len(self.head)]
+            self.tail = (self.tail + chunk)[-_KEEP:]
+
+    def text(self) -> str:
+        if self.total <= _KEEP:
+            return self.head.decode("utf-8", "replace")
+        if self.total <= 2 * _KEEP:
+            body = self.head + self.tail[-(self.total - _KEEP):]
+            return body.decode("utf-8", "replace")
+        return (self.head.decode("utf-8", "replace")
+                + f"\n[... {self.total - 2 * _KEEP} bytes not shown ...]\n"
+                + self.tail.decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one child.
+
+    Attributes:
+        timeout_s: wall-clock seconds for the import and for each call.
+        memory_mb: address-space limit (``RLIMIT_AS``). JAX alone maps about 1.6 GB of
+            virtual memory and XLA's JIT aborts below about 2 GB, so 2048 is the floor.
+        cpu_s: CPU seconds for the whole child (``RLIMIT_CPU``), a backstop to the timeouts.
+    """
+
+    timeout_s: float = 10.0
+    memory_mb: int = 4096
+    cpu_s: int = 600
+
+
+def default_workers() -> int:
+    """Children per check: one per core, at most two (the parent needs CPU for references)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _child_env(scratch: str) -> dict[str, str]:
+    env = {"PATH": os.defpath, "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+    env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return env
+
+
+class _Zygote:
+    """The process that imports JAX and Flax once for a group of children, then forks them.
+
+    It runs ``_child.py`` with a status pipe and, per child, four pipe ends (requests,
+    results, stdout, stderr) and a scratch directory. It sets the limits, imports, and forks
+    one worker per child before anything has started a thread of its own (no JAX backend yet),
+    then only reaps: each worker's pid and wait status come back on the status pipe, which no
+    worker holds. Two children thus cost one import instead of two at once on two cores; the
+    parent's own start-up has the other core to itself meanwhile.
+    """
+
+    def __init__(self, limits: Limits, cache_dir: str | None, count: int):
+        self.scratches = [tempfile.mkdtemp(prefix="nnx-check-") for _ in range(count)]
+        self.channels: list[tuple[int, int, int, int]] = []  # parent ends: req, res, out, err
+        child_ends, specs = [], []
+        for scratch in self.scratches:
+            (req_r, req_w), (res_r, res_w) = os.pipe(), os.pipe()
+            (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+            child_ends += [req_r, res_w, out_w, err_w]
+            specs.append(f"{req_r},{res_w},{out_w},{err_w},{scratch}")
+            self.channels.append((req_w, res_r, out_r, err_r))
+        status_r, status_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-u", str(CHILD_SCRIPT), str(status_w),
+                 json.dumps(compilation_cache_config(cache_dir) if cache_dir else {}),
+                 str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                cwd=self.scratches[0], env=_child_env(self.scratches[0]),
+                pass_fds=(status_w, *child_ends), start_new_session=True, close_fds=True)
+        finally:
+            for fd in (status_w, *child_ends):
+                os.close(fd)
+        self.stderr = _Tail(self.proc.stderr)
+        self.stderr.start()
+        self._status = os.fdopen(status_r, "rb", buffering=0)
+        self._cond = threading.Condition()
+        self._pids: dict[int, int] = {}
+        self._codes: dict[int, int] = {}
+        self._ended = False
+        self._open = set(range(count))
+        threading.Thread(target=self._read_status, daemon=True).start()
+
+    def _read_status(self) -> None:
+        for line in iter(self._status.readline, b""):
+            try:
+                message = json.loads(line)
+                k = int(message["worker"])
+                pid = int(message["pid"]) if "pid" in message else None
+                code = (os.waitstatus_to_exitcode(int(message["status"]))
+                        if "status" in message else None)
+            except (ValueError, KeyError, TypeError):
+                continue
+            with self._cond:
+                if pid is not None:
+                    self._pids.setdefault(k, pid)
+                if code is not None:
+                    self._codes.setdefault(k, code)
+                self._cond.notify_all()
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def wait(self, k: int, timeout_s: float) -> int | None:
+        """Child ``k``'s exit code (negative: killed by that signal), or None if unknown."""
+        with self._cond:
+            self._cond.wait_for(lambda: k in self._codes or self._ended, timeout_s)
+            return self._codes.get(k)
+
+    def forked(self, k: int) -> bool:
+        with self._cond:
+            return k in self._pids
+
+    def exit_code(self) -> int | None:
+        """The zygote's own exit code, for a group that died before forking."""
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self, k: int) -> None:
+        """Kills child ``k`` and whatever it started; before the fork, the zygote itself."""
+        with self._cond:
+            pid, reaped = self._pids.get(k), k in self._codes
+        if reaped:
+            return  # its pid may already belong to another process
+        if pid is None:
+            self._kill_zygote()
+            return
+        for kill in (os.killpg, os.kill):  # killpg fails only before the child's setsid
+            try:
+                kill(pid, signal.SIGKILL)
+                return
+            except (ProcessLookupError, PermissionError):
+                continue
+
+    def _kill_zygote(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def release(self, k: int) -> None:
+        """Child ``k`` is done with; after the last one, the zygote goes too."""
+        self._open.discard(k)
+        if not self._open:
+            try:
+                # It exits by itself once its last child is reaped and what the children
+                # left behind is ended; killed early, it would leave those orphans to init.
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            self._kill_zygote()
+            self.stderr.join(timeout=2)
+            try:
+                self._status.close()
+            except OSError:
+                pass
+
+
+class Sandbox:
+    """One isolated child. Use as a context manager; every method may raise :class:`ChildGone`.
+
+    ``Sandbox(limits, cache_dir)`` starts one child; :meth:`start` starts several that share
+    one import of JAX (the check's children).
+
+    Attributes:
+        hello: the environment the child reported before any solution code ran.
+    """
+
+    def __init__(self, limits: Limits, cache_dir: str | None = None,
+                 _group: _Zygote | None = None, _index: int = 0):
+        self.limits = limits
+        self._group = _group if _group is not None else _Zygote(limits, cache_dir, 1)
+        self._index = _index
+        self.scratch = self._group.scratches[_index]
+        self._req_w, res_r, out_r, err_r = self._group.channels[_index]
+        self._res = os.fdopen(res_r, "rb", buffering=0)
+        self._out = _Tail(os.fdopen(out_r, "rb", buffering=0))
+        self._err = _Tail(os.fdopen(err_r, "rb", buffering=0))
+        self._out.start()
+        self._err.start()
+        self.hello: dict[str, Any] | None = None
+        self._timed_out = False
+        self._closed = False
+        self._copies: dict[str, str] = {}  # scratch copy -> the file it was copied from
+
+    @classmethod
+    def start(cls, limits: Limits, cache_dir: str | None, count: int) -> list["Sandbox"]:
+        """``count`` children forked from one process that imports JAX and Flax once."""
+        group = _Zygote(limits, cache_dir, count)
+        return [cls(limits, cache_dir, group, k) for k in range(count)]
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Ends the child and its process group, and removes the scratch directory.
+
+        The child is killed rather than asked to exit: nothing it could still do matters, and
+        JAX's interpreter shutdown alone costs about a second. Closing twice does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._kill()
+        for fd_close in (lambda: os.close(self._req_w), self._res.close):
+            try:
+                fd_close()
+            except OSError:
+                pass
+        self._out.join(timeout=2)
+        self._err.join(timeout=2)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._group.release(self._index)
+
+    def _kill(self) -> None:
+        self._group.kill(self._index)
+        self._group.wait(self._index, timeout_s=5)
+
+    def output(self) -> dict[str, str]:
+        """What the child wrote to stdout and stderr, trimmed (never interpreted)."""
+        return self._own_names({"stdout": self._out.text(), "stderr": self._err.text()})
+
+    # ------------------------------------------------------------------ protocol
+    def _read(self, timeout_s: float, what: str) -> tuple[str, dict, bytes]:
+        ready, _, _ = select.select([self._res], [], [], max(timeout_s, 0.0))
+        if not ready:
+            self._timed_out = True
+            self._kill()
+            raise ChildGone("timeout", f"{what} did not finish within {timeout_s:g} s")
+        try:
+            return read_frame(self._res)
+        except EOFError:
+            raise self._death(what) from None
+        except ProtocolError as exc:
+            self._kill()
+            raise ChildGone("protocol", f"the result channel was written to by something other "
+                                        f"than the grader's driver during {what} ({exc})") from None
+
+    def _death(self, what: str) -> ChildGone:
+        if self._group.forked(self._index):
+            code, err = self._group.wait(self._index, timeout_s=5), self._err.text()
+        else:  # the zygote died before forking (during the import of JAX and Flax)
+            code, err = self._group.exit_code(), self._group.stderr.text()
+        if code is None:
+            self._kill()
+            return ChildGone("protocol", f"the result channel was closed during {what}")
+        if code >= 0:
+            return ChildGone("exit", f"the process exited with status {code} during {what} "
+                                     "(sys.exit, os._exit or similar)")
+        sig = -code
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if sig == signal.SIGXCPU:
+            return ChildGone("cpu_time", f"the CPU time limit ({self.limits.cpu_s} s) ran out "
+                                         f"during {what}")
+        if ("Cannot allocate memory" in err or "Out of memory" in err or "bad_alloc" in err
+                or "Unable to allocate" in err):
+            return ChildGone("memory", f"the process ran out of memory ({self.limits.memory_mb}"
+                                       f" MB) during {what} and was killed by {name}")
+        if sig == signal.SIGKILL:
+            return ChildGone("killed", f"the process was killed (SIGKILL) during {what}")
+        return ChildGone("crash", f"the process died with signal {name} during {what}")
+
+    def wait_hello(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Waits for the environment report (JAX import time counts against ``timeout_s``)."""
+        kind, header, _ = self._read(timeout_s, "start-up (importing jax and flax)")
+        if kind != HELLO:
+            raise ChildGone("protocol", f"expected the hello frame, got {kind!r}")
+        self.hello = header
+        return header
+
+    def load(self, path: str, slot: int = 0) -> dict[str, Any]:
+        """Copies ``path`` into the scratch directory and imports it in the child."""
+        if self.hello is None:
+            self.wait_hello()
+        target = os.path.join(self.scratch, f"solution_{slot}.py")
+        shutil.copyfile(path, target)
+        self._copies[target] = os.path.abspath(path)
+        write_request(self._req_w, {"op": OP_LOAD, "slot": slot, "path": target})
+        kind, header, _ = self._read(self.limits.timeout_s, "the import of the solution")
+        if kind != LOAD or header.get("slot") != slot:
+            raise ChildGone("protocol", f"expected the load result, got {kind!r}")
+        return self._own_names(header)
+
+    def _own_names(self, value: Any, depth: int = 0) -> Any:
+        """``value`` with the scratch copies' paths replaced by the files they copy, so that
+        a learner's traceback names their own file. Only the driver's own nesting (a header's
+        fields, its list of warnings) is visited: a forged frame may nest deeper."""
+        if isinstance(value, str):
+            for copy, original in self._copies.items():
+                value = value.replace(copy, original)
+            return value
+        if depth >= 3:
+            return value
+        if isinstance(value, dict):
+            return {k: self._own_names(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._own_names(v, depth + 1) for v in value]
+        return value
+
+    def run(self, cases: list[dict], slot: int = 0, on_result=None
+            ) -> tuple[list[tuple[dict, bytes]], dict]:
+        """Calls the loaded solution on ``cases``; returns the per-case frames and the end frame.
+
+        Each call has its own deadline of ``limits.timeout_s``. ``on_result(index, header,
+        data)`` is called as results arrive. If the child dies part-way, :class:`ChildGone`
+        carries the index of the case in progress as ``.index``.
+        """
+        write_request(self._req_w, {"op": OP_RUN, "slot": slot, "cases": cases})
+        results: list[tuple[dict, bytes]] = []
+        for index, case in enumerate(cases):
+            try:
+                kind, header, data = self._read(self.limits.timeout_s, f"case {case['i']}")
+            except ChildGone as gone:
+                gone.index = index
+                raise
+            if kind != RESULT or header.get("i") != case["i"]:
+                self._kill()
+                gone = ChildGone("protocol", f"expected the result of case {case['i']}, "
+                                             f"got a {kind!r} frame")
+                gone.index = index
+                raise gone
+            header = self._own_names(header)
+            results.append((header, data))
+            if on_result is not None:
+                on_result(index, header, data)
+        kind, end, _ = self._read(self.limits.timeout_s, "the end of the run")
+        if kind != END:
+            raise ChildGone("protocol", f"expected the end-of-run frame, got {kind!r}")
+        return results, self._own_names(end)

@@ -1,9 +1,0 @@
-"""Broken on purpose: bias_too=False."""
-
-import numpy as np  # noqa: F401
-
-from tests.broken._base import initial_params, recipe  # noqa: F401
-
-
-def pure_state_update(seed, x, features, scale, *, prng_mode=None):
-    return recipe(seed, x, features, scale, prng_mode, bias_too=False)

@@ -1,0 +1,325 @@
+"""``nnx-conformance check``: verdicts, isolation and tamper resistance, CLI and JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from conformance.check import SCHEMA_PATH, Limits, check_solution
+from conformance.check._cli import MIN_MEMORY_MB
+from conformance.check._draw import PANEL, cached_cases, draw_cases
+from conformance.check._grading import Reference, read_outcome
+from conformance.check._schedule import split_cases
+from conformance.check.sandbox import ChildGone
+from conformance.cli import main
+from conformance.core import CHECK_CACHE, cache_path
+from tests.paths import CONFORMING, GOOD, MUTANTS
+from tests.paths import LEARNER_FILES as FIXTURES
+FAST = Limits(timeout_s=20.0, memory_mb=4096, cpu_s=300)
+
+
+def quick(path: Path, **kwargs):
+    kwargs.setdefault("count", 3)
+    kwargs.setdefault("limits", FAST)
+    kwargs.setdefault("diagnose", False)
+    return check_solution(str(path), **kwargs)
+
+
+@pytest.mark.parametrize("name,kind", [
+    ("syntax_error", "syntax_error"),
+    ("misnamed", "missing_function"),
+    ("exit_at_import", "exit"),
+    ("os_exit_in_call", "exit"),
+    ("segfault", "crash"),
+    ("memory_hog", "memory"),
+    ("forge_channel", "protocol"),
+    ("forge_deep_header", "protocol"),
+    ("forge_load", "protocol"),
+])
+def test_learner_misbehaviour_is_a_named_fail(name, kind):
+    """With shrinking on, as the command line has it (an exit at import has no case)."""
+    result = quick(FIXTURES / f"{name}.py", shrink=True)
+    assert result.verdict == "fail"
+    assert result.diagnosis["kind"] == kind, result.diagnosis
+
+
+def test_tracebacks_name_the_learners_file():
+    path = FIXTURES / "raises_at_import.py"
+    result = quick(path, shrink=False)
+    assert result.diagnosis["kind"] == "import_error"
+    message = result.diagnosis["message"]
+    assert f'File "{path}", line 5, in helper' in message, message
+    assert "solution_0.py" not in message
+
+
+def test_a_forged_frame_nested_deeply_is_a_fail_not_a_grader_crash():
+    result = quick(FIXTURES / "forge_nested_message.py", shrink=True)
+    assert result.verdict == "fail"
+    assert result.counterexample is not None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.fixed_dictionaries(
+    {}, optional={"status": st.sampled_from(["array", "type", "error", "exit", "memory"]) | _JSON,
+                  "shape": st.lists(st.integers(-2, 3) | st.sampled_from([1 << 4, 1 << 20]),
+                                    max_size=5) | _JSON,
+                  "dtype": st.sampled_from(["float32", "float64"]) | _JSON,
+                  "type": _JSON, "exc_type": _JSON, "message": _JSON, "traceback": _JSON}),
+       data=st.binary(max_size=64))
+@example(header={"status": "array", "shape": [1 << 20, 1 << 20, 1 << 20, 1 << 4],
+                 "dtype": "float32"}, data=b"")  # 2**64 elements: wraps to 0 in int64
+def test_any_result_frame_is_an_outcome_or_a_protocol_error(header, data):
+    """Whatever a (forged) result frame holds, the grader gets an Outcome or ChildGone."""
+    try:
+        outcome = read_outcome(header, data, 2)
+    except ChildGone as gone:
+        assert gone.kind == "protocol"
+        return
+    assert outcome.status in ("array", "type", "error", "exit", "memory")
+    assert isinstance(outcome.summary(), str)
+
+
+def test_a_forged_text_field_is_never_stringified():
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    outcome = read_outcome({"status": "error", "message": nested, "exc_type": {"a": nested},
+                            "traceback": 3}, b"", 1)
+    assert (outcome.message, outcome.exc_type, outcome.traceback) == ("<list>", "<dict>", "3")
+
+
+def test_missing_function_lists_the_names_defined():
+    result = quick(FIXTURES / "misnamed.py", shrink=False)
+    assert "pure_state_updates" in result.diagnosis["message"]
+
+
+def test_hang_is_a_timeout():
+    limits = Limits(timeout_s=3.0, memory_mb=4096, cpu_s=300)
+    result = quick(FIXTURES / "hangs.py", shrink=False, limits=limits)
+    assert result.diagnosis["kind"] == "timeout"
+    assert result.duration_s < 30
+
+
+def _landlock_abi() -> int:
+    """The kernel's Landlock ABI (0: none), asked without confining this process."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        return max(0, int(libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+    except (OSError, AttributeError):
+        return 0
+
+
+def test_solution_cannot_signal_or_write_outside_its_child():
+    """Where the kernel has Landlock, the solution cannot signal the zygote or the grader
+    (ABI >= 6), nor write outside its scratch directory (the grader's stdout via /proc
+    included); its own directory stays writable, and the verdict is its outputs' alone."""
+    abi = _landlock_abi()
+    if abi < 1:
+        pytest.skip("this kernel has no Landlock: the check runs unconfined (reported)")
+    probe = Path(tempfile.gettempdir()) / "nnx-harm-grader-probe"
+    probe.unlink(missing_ok=True)
+    result = quick(FIXTURES / "harm_grader.py", count=5, shrink=False)
+    assert result.verdict == "pass", result.diagnosis
+    assert result.confinement == {"landlock_abi": abi, "writes": True, "signals": abi >= 6}
+    line = next(s for s in result.output["stdout"].splitlines() if s.startswith("HARM "))
+    found = json.loads(line[5:])
+    assert found["write_cwd"] == found["write_own_cache"] == "allowed", found
+    assert (found["write_grader_stdout"] == found["write_outside"] == found["write_run_cache"]
+            == "PermissionError"), found
+    assert not probe.exists()
+    own = Path(cache_path(True, CHECK_CACHE))
+    (own / "nnx-harm-grader-probe").unlink(missing_ok=True)
+    assert not (own.parent / "nnx-harm-grader-probe").exists()
+    if abi >= 6:
+        assert found["signal_zygote"] == found["signal_grader"] == "PermissionError", found
+
+
+def test_processes_a_solution_leaves_behind_end_with_the_check():
+    """A daemon that escaped its child's process group is ended with the check (the zygote is
+    its subreaper), and its open copy of the child's stdout does not delay the check."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("subreapers are Linux's")
+    result = check_solution(str(FIXTURES / "leaves_daemon.py"), count=5, limits=FAST,
+                            diagnose=False, shrink=False, workers=2)
+    assert result.verdict == "pass", result.diagnosis
+    pids = [int(line.split()[1]) for line in result.output["stdout"].splitlines()
+            if line.startswith("DAEMON ")]
+    assert len(pids) == 2, result.output  # one per child: the import runs in each
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert result.duration_s < 15
+
+
+def test_monkeypatching_and_fake_output_do_not_change_the_verdict():
+    result = quick(FIXTURES / "tamper.py", count=5)
+    assert result.verdict == "fail" and result.diagnosis["kind"] == "wrong_values"
+    assert "PASS" in result.output["stdout"]  # shown to the learner, never parsed
+    ce = result.counterexample
+    assert ce["features"] >= 1 and "pure_state_update(" in ce["reproducer"]
+
+
+def test_conforming_solution_passes_with_environment_and_purity():
+    result = quick(GOOD, count=5)
+    assert result.ok, result.diagnosis
+    assert result.cases == len(draw_cases(5))
+    assert result.environment["prng_mode"] in ("partitionable", "legacy")
+    assert result.purity == {"checked": True, "pure": True, "impure_cases": []}
+
+
+def test_impure_solution_passes_but_is_reported():
+    result = quick(CONFORMING / "impure_inplace.py", count=3)
+    assert result.ok and result.purity["pure"] is False
+
+
+def test_panel_and_draw_cover_the_edge_scales():
+    cases = draw_cases(200)
+    assert len({c.shape for c in cases}) >= 25 and len(cases) >= 200
+    assert any(math.isinf(c.scale) for c in PANEL) and any(math.isnan(c.scale) for c in PANEL)
+
+
+@pytest.mark.jax
+def test_reference_kernels_are_the_split_merge_kernels():
+    """The grader's reference (NumPy port) against the JAX implementation, bit for bit."""
+    from implementations import split_merge
+
+    ref = Reference("partitionable")
+    for case in list(PANEL[:6]) + list(draw_cases(5)[:6]):
+        expected, one = ref.expected(case)
+        out = split_merge.pure_state_update(*case.args(), prng_mode="partitionable")
+        assert expected.accepts(out).all(), case.id
+        params = split_merge.initial_params(case.seed, len(case.x), case.features,
+                                            prng_mode="partitionable")
+        from implementations import numpy_port
+        mine = numpy_port.initial_params(case.seed, len(case.x), case.features,
+                                         prng_mode="partitionable")
+        assert params["kernel"].tobytes() == mine["kernel"].tobytes(), case.id
+
+
+def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["check", str(GOOD), str(FIXTURES / "tamper.py"), "--cases", "3",
+                 "--no-diagnose", "--json", str(out)]) == 1
+    doc = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"literal {c}"))
+    assert doc["schema"] == "nnx-conformance/check/1"
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+    assert [r["verdict"] for r in doc["results"]] == ["pass", "fail"]
+    bad = doc["results"][1]
+    assert set(bad["counterexample"]) >= {"seed", "x", "features", "scale", "expected",
+                                          "actual", "reproducer"}
+    assert set(bad["environment"]) == {"python", "jax", "flax", "numpy", "prng_mode", "x64"}
+    assert set(bad["confinement"]) == {"landlock_abi", "writes", "signals"}
+    assert "solutions per minute" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--cases", "0"], "--cases='0', but should be"),
+    (["--timeout", "nan"], "--timeout='nan', but should be"),
+    (["--memory", "100"], f">= {MIN_MEMORY_MB}"),
+    (["--workers", "0"], "--workers='0', but should be an integer in [1, "),
+    (["--workers", "two"], "--workers='two', but should be an integer in [1, "),
+])
+def test_bad_flags_exit_2_with_the_domain(argv, needle, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["check", str(GOOD)] + argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_missing_file_exits_2(capsys):
+    assert main(["check", "/nonexistent/solution.py"]) == 2
+    assert "should be an existing file" in capsys.readouterr().err
+
+
+def test_split_keeps_shapes_whole_and_covers_every_case_once():
+    cases = draw_cases(200)
+    parts = split_cases(cases, 2)
+    assert len(parts) == 2 and sorted(i for p in parts for i in p) == list(range(len(cases)))
+    shapes = [{cases[i].shape for i in p} for p in parts]
+    assert not shapes[0] & shapes[1]
+    assert abs(len(shapes[0]) - len(shapes[1])) <= 2
+
+
+@pytest.mark.parametrize("count", [20, 100, 200, 500])
+def test_split_is_within_half_a_shape_of_the_ideal_estimated_load(count):
+    """The ideal: each ``features`` value's programs built in one child only, the work split
+    exactly in half. Splitting by shapes alone misses it by about one shape (a features
+    value's programs paid in both children)."""
+    from conformance.check._schedule import CASE_COST, ELEMENT_COST, FEATURES_COST, SHAPE_COST
+
+    cases = draw_cases(count)
+
+    def load(part):
+        shapes = {cases[i].shape for i in part}
+        return (SHAPE_COST * len(shapes) + FEATURES_COST * len({f for _, f in shapes})
+                + sum(CASE_COST + ELEMENT_COST * len(cases[i].x) * cases[i].features
+                      for i in part))
+
+    parts = split_cases(cases, 2)
+    assert max(map(load, parts)) <= load(range(len(cases))) / 2 + SHAPE_COST / 2
+
+
+def test_two_workers_compare_every_case_once_with_the_same_verdict(monkeypatch):
+    """Both children run (each case exactly once); verdict and counterexample as with one."""
+    import conformance.check._grader as check
+
+    mutant = MUTANTS / "kernel_only.py"
+    calls: list[list[int]] = []
+    original = check.Sandbox.run
+
+    def run(self, cases, slot=0, on_result=None):
+        if on_result is not None:  # the main runs (shrinking and mutants pass none)
+            calls.append([c["i"] for c in cases])
+        return original(self, cases, slot, on_result)
+
+    monkeypatch.setattr(check.Sandbox, "run", run)
+    two = quick(mutant, count=20, workers=2, diagnose=True)
+    runs, calls[:] = list(calls), []
+    one = quick(mutant, count=20, workers=1, diagnose=True)
+    cases = draw_cases(20)
+    assert len(runs) == 2
+    assert sorted(i for r in runs for i in r) == list(range(len(cases)))
+    assert two.cases == one.cases == len(cases)
+    assert two.verdict == one.verdict == "fail"
+    assert two.diagnosis["kind"] == one.diagnosis["kind"]
+    assert two.diagnosis["mutant"] == one.diagnosis["mutant"] == "kernel_only"
+    for key in ("case", "seed", "x", "features", "scale", "actual", "expected"):
+        assert repr(two.counterexample[key]) == repr(one.counterexample[key]), key
+
+
+def test_conforming_with_two_workers_merges_purity_and_output():
+    result = quick(CONFORMING / "impure_inplace.py", count=20, workers=2)
+    assert result.ok and result.purity["checked"] and result.purity["pure"] is False
+    assert result.cases == len(draw_cases(20))
+
+
+def test_cached_cases_are_the_drawn_cases_exactly(tmp_path):
+    first = cached_cases(30, "ci", str(tmp_path / "jax"))
+    again = cached_cases(30, "ci", str(tmp_path / "jax"))
+    assert [repr(c) for c in again] == [repr(c) for c in draw_cases(30)] == [
+        repr(c) for c in first]
+    (file,) = (tmp_path / "jax-cases").iterdir()
+    file.write_text("not json")
+    assert [c.id for c in cached_cases(30, "ci", str(tmp_path / "jax"))] == [
+        c.id for c in first]

@@ -1,0 +1,9 @@
+"""Broken on purpose: scale_params=False, scale_output=True."""
+
+import numpy as np  # noqa: F401
+
+from tests.meta.differential.broken._base import initial_params, recipe  # noqa: F401
+
+
+def pure_state_update(seed, x, features, scale, *, prng_mode=None):
+    return recipe(seed, x, features, scale, prng_mode, scale_params=False, scale_output=True)
