@@ -51,14 +51,18 @@ HINTS: dict[str, str] = {
     "missing_function": "Define a function named exactly pure_state_update(seed, x, features, "
                         "scale) at the top level of the file.",
     "not_callable": "pure_state_update must be a function.",
-    "timeout": "Your code took too long; the whole exercise needs no loops over elements.",
     "cpu_time": "Your code used too much CPU time; avoid loops over elements.",
     "memory": "Your code ran out of memory; the model has len(x) * features parameters, "
               "nothing larger is needed.",
     "exit": "Do not call sys.exit, exit() or os._exit; return the output instead.",
     "killed": "Your process was killed; avoid signals and unbounded resource use.",
     "crash": "The Python process crashed (a signal); avoid ctypes and native extensions.",
-    "protocol": "Do not write to file descriptors other than stdout and stderr.",
+    "protocol": "Do not write to, read from or close file descriptors other than stdout and "
+                "stderr.",
+    "timeout": "Your code took too long on one call; the whole exercise needs no loops over "
+               "elements.",
+    "budget": "All your calls together took longer than the check allows; avoid compiling or "
+              "recomputing anything per call beyond the recipe itself.",
 }
 
 

@@ -1,20 +1,25 @@
-"""The graded cases: the shared Hypothesis draw, re-targeted onto enough shapes, plus a panel.
+"""The graded cases: drawn afresh for every check from a random salt, on the fixed shape pool.
 
-:func:`cached_cases` keeps a derandomized draw on disk next to the compilation cache, so that
-Hypothesis's cost is paid once per ``(count, profile)``.
+A learner cannot know the cases in advance, nor replay answers recorded by an earlier
+submission: the values (seeds, ``x``, ``scale``) come from a new salt in every check (recorded
+in the result; ``--seed SALT`` repeats a check exactly with the same code), and nothing about
+them is kept on disk. The shapes are the fixed pool of ``_pool``, which keeps checks warm.
+
+The draw is stratified, so that every class the contract names is graded on finite values in
+every check of at least :func:`strata_size` cases: every shape of the pool, every seed edge
+and a seed from each band between them, every scale edge, every special ``x`` value. The
+rest is a random mixture of all of them. :data:`PANEL`, a fixed set that tells the mutants
+apart, is added to every check.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import math
-import os
-import tempfile
+import random
+import secrets
 
-from conformance.core import SHAPE_POOL, Case, collect, group_by_shape
-from conformance.core import cases as case_strategy
+from conformance.check._pool import CHECK_SHAPES
+from conformance.core import EDGE_SCALES, EDGE_SEEDS, X_SPECIALS, Case, group_by_shape, to_f32
 
 #: Fixed cases added to every check: edge scales, aliasing and negative seeds, float and int
 #: arguments, a square shape (where a transposed kernel still runs). Shapes are from the pool.
@@ -33,103 +38,105 @@ PANEL: tuple[Case, ...] = (
     Case(4, (-1.0, 2.0, 0.75), 4, 3.0, None, True),
 )
 
-#: A check of at least this many cases covers at least this many shapes (see draw_cases).
-MIN_SHAPES = 25
+#: Seeds the contract names beyond the suite's edge seeds: around 2**53, where a float no
+#: longer holds every integer (``int(float(seed))`` goes wrong above it).
+SEED_EDGES: tuple[int, ...] = EDGE_SEEDS + (2**53 - 1, 2**53 + 1, -(2**53), 2**53 + 2**32 + 3)
+#: The bands between the edges: one seed is drawn from each in every check.
+SEED_BANDS: tuple[tuple[int, int], ...] = (
+    (2, 2**31 - 2),                    # ordinary int32
+    (2**31 + 1, 2**32 - 2),            # between the int32 and the uint32 edges
+    (2**32 + 2, 2**53 - 2),            # beyond uint32, exact as a float
+    (2**53 + 2, 2**62 - 1),            # beyond 2**53
+    (2**62 + 1, 2**63 - 2),            # the top of int64
+    (-(2**31) + 1, -2),                # negative int32
+    (-(2**53), -(2**31) - 1),          # negative beyond int32
+    (-(2**63) + 1, -(2**53) - 1),      # the bottom of int64
+)
+#: Magnitudes of finite ``x`` (each element uniform in ``[-m, m]``).
+X_MAGNITUDES: tuple[float, ...] = (1.0, 1.0, 1000.0, 1e-3)
 
 
-@functools.lru_cache(maxsize=8)
-def draw_cases(count: int, profile: str = "ci") -> tuple[Case, ...]:
-    """The graded cases: ``count`` shared cases in the default PRNG mode, plus :data:`PANEL`.
-
-    Hypothesis's draws from the shape pool cluster (200 derandomized draws reach 20 of its 30
-    shapes), so when ``count >= MIN_SHAPES`` drawn cases are re-targeted, largest group first,
-    onto the pool's smallest unused shapes until ``MIN_SHAPES`` shapes are covered: every
-    other value of those cases is Hypothesis's.
-    """
-    drawn = list(collect(count, profile, strategy=case_strategy(modes=(None,), float_args=True)))
-    if count >= MIN_SHAPES:
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, case in enumerate(drawn):
-            groups.setdefault(case.shape, []).append(i)
-        unused = sorted((s for s in SHAPE_POOL if s not in groups), key=lambda s: s[0] * s[1])
-        while len(groups) < MIN_SHAPES and unused:
-            biggest = max(groups.values(), key=len)
-            if len(biggest) < 2:
-                break
-            i, shape = biggest.pop(), unused.pop(0)
-            drawn[i] = _reshape(drawn[i], shape)
-            groups[shape] = [i]
-    seen = {c.id for c in drawn}
-    return tuple(group_by_shape(drawn + [c for c in PANEL if c.id not in seen]))
+def new_salt() -> int:
+    """A fresh salt for a check: 63 random bits from the operating system."""
+    return secrets.randbits(63)
 
 
-#: Files whose code decides the drawn cases: a cached draw is valid only for these bytes.
-_CASE_SOURCES = (os.path.join(os.path.dirname(os.path.abspath(__file__)), "_draw.py"),
-                 os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "core", "_cases.py"))
+def _x(rng: random.Random, n: int, specials: int = 0) -> tuple[float, ...]:
+    magnitude = rng.choice(X_MAGNITUDES)
+    values = [to_f32(rng.uniform(-magnitude, magnitude)) for _ in range(n)]
+    for _ in range(specials):
+        values[rng.randrange(n)] = rng.choice(X_SPECIALS)
+    return tuple(values)
 
 
-def _case_file(count: int, profile: str, cache: str) -> str | None:
-    """Where :func:`cached_cases` keeps the draw for ``(count, profile)``, or None.
-
-    Only derandomized profiles are cached (any other draw is meant to differ each run). The
-    key covers everything the draw depends on: count, profile, Python and Hypothesis versions,
-    and the source of the two modules that draw and re-target the cases.
-    """
-    import sys
-
-    import hypothesis
-    from hypothesis import settings
-
-    if not settings.get_profile(profile).derandomize:
-        return None
-    digest = hashlib.sha256(
-        f"{count}|{profile}|{sys.version_info[:2]}|{hypothesis.__version__}".encode())
-    for name in _CASE_SOURCES:
-        with open(name, "rb") as source:
-            digest.update(source.read())
-    return os.path.join(cache.rstrip(os.sep) + "-cases", f"{digest.hexdigest()[:32]}.json")
+def _ordinary_scale(rng: random.Random) -> float:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return float(rng.choice((-3, -2, 2, 3, 4)))
+    if kind == 1:
+        return rng.choice((-1, 1)) * 10.0 ** rng.uniform(-20, 20)
+    scale = 0.0
+    while abs(scale) < 1e-3:
+        scale = rng.uniform(-8.0, 8.0)
+    return scale
 
 
-def cached_cases(count: int, profile: str = "ci", cache: str | None = None
-                 ) -> tuple[Case, ...]:
-    """:func:`draw_cases`, kept on disk next to the compilation cache ``cache`` across runs.
+def _seed(rng: random.Random) -> int:
+    kind = rng.randrange(10)
+    if kind < 5:
+        return rng.randrange(0, 2**31 - 1)
+    if kind < 8:
+        return rng.randrange(*rng.choice(SEED_BANDS))
+    return rng.choice(SEED_EDGES)
 
-    Drawing costs Hypothesis seconds of the parent's CPU while the children import JAX on the
-    same cores. Values are stored exactly (hex floats); an unreadable or
-    inconsistent file is ignored and redrawn.
-    """
-    target = _case_file(count, profile, cache) if cache else None
-    if target is not None:
-        try:
-            with open(target, encoding="utf-8") as stream:
-                rows = json.load(stream)
-            cases = tuple(
-                Case(int(seed), tuple(float.fromhex(v) for v in x), int(features),
-                     float.fromhex(scale), mode, bool(float_args))
-                for seed, x, features, scale, mode, float_args in rows)
-            if len(cases) >= count and len({c.id for c in cases}) == len(cases):
-                return cases
-        except (OSError, ValueError, TypeError, KeyError):
-            pass
-    cases = draw_cases(count, profile)
-    if target is not None:
-        rows = [[c.seed, [float(v).hex() for v in c.x], c.features, float(c.scale).hex(),
-                 c.prng_mode, c.float_args] for c in cases]
-        try:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            # Atomic: a concurrent check reads either no file or a whole one.
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump(rows, stream)
-            os.replace(tmp, target)
-        except OSError:
-            pass  # a read-only cache only costs the next check a redraw
+
+def _case(rng: random.Random, shape: tuple[int, int], seed: int | None = None,
+          scale: float | None = None, specials: int = 0) -> Case:
+    seed = _seed(rng) if seed is None else seed
+    scale = _ordinary_scale(rng) if scale is None else scale
+    as_float = abs(seed) <= 2**53 and rng.random() < 0.5
+    return Case(seed=seed, x=_x(rng, shape[0], specials), features=shape[1], scale=scale,
+                prng_mode=None, float_args=as_float)
+
+
+def _strata(rng: random.Random) -> list[Case]:
+    """One finite case per shape, seed edge, seed band and scale edge; one per x special."""
+    shape = lambda: rng.choice(CHECK_SHAPES)  # noqa: E731
+    cases = [_case(rng, s, seed=rng.randrange(0, 2**31 - 1)) for s in CHECK_SHAPES]
+    cases += [_case(rng, shape(), seed=seed) for seed in SEED_EDGES]
+    cases += [_case(rng, shape(), seed=rng.randrange(lo, hi + 1)) for lo, hi in SEED_BANDS]
+    cases += [_case(rng, shape(), scale=scale) for scale in EDGE_SCALES]
+    for special in X_SPECIALS:
+        n, features = shape()
+        x = list(_x(rng, n))
+        x[rng.randrange(n)] = special
+        cases.append(_case(rng, (n, features)).replace(x=tuple(x)))
     return cases
 
 
-def _reshape(case: Case, shape: tuple[int, int]) -> Case:
-    """``case`` on another shape: x cycled (or cut) to the new length, features replaced."""
-    n, features = shape
-    x = tuple(case.x[i % len(case.x)] for i in range(n))
-    return case.replace(x=x, features=features)
+def strata_size() -> int:
+    """How many cases the strata hold: a check of at least this many covers every class."""
+    return len(CHECK_SHAPES) + len(SEED_EDGES) + len(SEED_BANDS) + len(EDGE_SCALES) + len(
+        X_SPECIALS)
+
+
+def draw_cases(count: int, salt: int) -> tuple[Case, ...]:
+    """The graded cases of one check: ``count`` drawn from ``salt``, plus :data:`PANEL`.
+
+    The strata come first (all of them when ``count >= strata_size()``, a random selection
+    otherwise); the rest mixes random shapes, seeds from every band and edge, ordinary, wide
+    and edge scales, and ``x`` with special values in one case in six. Ordered by shape.
+    """
+    rng = random.Random(salt)
+    strata = _strata(rng)
+    if count < len(strata):
+        strata = rng.sample(strata, count)
+    drawn = {c.id: c for c in strata}
+    while len(drawn) < count:
+        scale = rng.choice(EDGE_SCALES) if rng.random() < 0.15 else None
+        specials = rng.randint(1, 3) if rng.random() < 1 / 6 else 0
+        case = _case(rng, rng.choice(CHECK_SHAPES), scale=scale, specials=specials)
+        drawn.setdefault(case.id, case)
+    cases = list(drawn.values())
+    seen = set(drawn)
+    return tuple(group_by_shape(cases + [c for c in PANEL if c.id not in seen]))

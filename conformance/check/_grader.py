@@ -35,11 +35,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from conformance.check import _diagnose, _shrink
-from conformance.check._draw import cached_cases
-from conformance.check._grading import (CASE_KINDS, Failure, Outcome, Reference, field_text,
-                                        judge, read_outcome, value_text, wire_case)
+from conformance.check._draw import draw_cases, new_salt
+from conformance.check._grading import (CASE_KINDS, RESOURCE_KINDS, SHRINKABLE, Failure, Outcome,
+                                        Reference, field_text, judge, read_outcome, value_text,
+                                        wire_case)
+from conformance.check._pool import CHECK_SHAPES
 from conformance.check._schedule import split_cases
-from conformance.check.sandbox import LOAD_KINDS, ChildGone, Limits, Sandbox, default_workers
+from conformance.check.sandbox import (DEFAULT_BUDGET_S, LOAD_KINDS, MAX_WARNINGS, ChildGone,
+                                       Limits, Sandbox, default_workers, warm_cache)
 from conformance.core import CHECK_CACHE, Case, cache_path, float_literal
 
 @dataclass
@@ -58,6 +61,7 @@ class CheckResult:
     purity: dict[str, Any] = field(default_factory=dict)
     output: dict[str, str] = field(default_factory=dict)
     confinement: dict[str, Any] = field(default_factory=dict)
+    salt: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,37 +80,50 @@ def _confinement(hellos: Sequence[dict[str, Any]]) -> dict[str, Any]:
     imported, so the solution cannot have written it.
     """
     reports = [h.get("confinement") if isinstance(h.get("confinement"), dict) else {}
-               for h in hellos]
-    if not reports:
-        return {"landlock_abi": None, "writes": False, "signals": False}
-    abis = [r.get("landlock_abi") for r in reports]
-    return {"landlock_abi": min(abis) if all(isinstance(a, int) for a in abis) else None,
-            "writes": all(r.get("writes") is True for r in reports),
-            "signals": all(r.get("signals") is True for r in reports)}
+               for h in hellos] or [{}]
+
+    def ints(key: str) -> list[int] | None:
+        values = [r.get(key) for r in reports]
+        return values if all(isinstance(v, int) and not isinstance(v, bool) for v in values) \
+            else None
+
+    def every(key: str) -> bool:
+        return all(r.get(key) is True for r in reports)
+
+    abis, users, nprocs, sizes = ints("landlock_abi"), ints("user"), ints("nproc"), ints(
+        "fsize_mb")
+    return {"landlock_abi": min(abis) if abis else None, "writes": every("writes"),
+            "reads": every("reads"), "tcp": every("tcp"), "signals": every("signals"),
+            "user": users[0] if users else None, "nproc": max(nprocs) if nprocs else None,
+            "read_capability": any(r.get("read_capability") is True for r in reports),
+            "pid_namespace": every("pid_namespace"), "fsize_mb": max(sizes) if sizes else None}
 
 
 def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
-                   profile: str = "ci", shrink: bool = True, diagnose: bool = True,
-                   use_cache: bool = True, workers: int | None = None,
-                   sandboxes: Sequence[Sandbox] | None = None) -> CheckResult:
+                   shrink: bool = True, diagnose: bool = True, use_cache: bool = True,
+                   workers: int | None = None, sandboxes: Sequence[Sandbox] | None = None,
+                   salt: int | None = None, budget_s: float = DEFAULT_BUDGET_S,
+                   hidden: Sequence[str] = ()) -> CheckResult:
     """Grades one solution file in isolated child processes.
 
     Args:
         path: the learner's ``.py`` file (it must define ``pure_state_update``).
         count: cases to draw (the fixed panel is added to them).
         limits: timeout, memory and CPU limits of each child.
-        profile: Hypothesis profile for drawing the cases.
         shrink: shrink a failing case with Hypothesis against the live child.
         diagnose: name the mutant the solution behaves like (runs the mutant library).
-        use_cache: give the children JAX's persistent compilation cache (its ``check``
-            subdirectory, :data:`conformance.core.CHECK_CACHE`: the grader's ``run`` never
-            loads what a solution may have written there).
+        use_cache: give the children JAX's persistent compilation cache to read (its
+            ``check`` subdirectory, :data:`conformance.core.CHECK_CACHE`), warmed first by a
+            trusted process if this environment has not warmed it yet.
         workers: children that split the shape groups between them (default
-            :func:`~conformance.check.sandbox.default_workers`). Verdict and counterexample do not
-            depend on it.
-        sandboxes: children the caller already started with ``limits`` and the cache of
-            ``use_cache`` (so that they import JAX while the caller imports this module);
-            they replace ``workers``, and the check owns and closes them.
+            :func:`~conformance.check.sandbox.default_workers`). Verdict and counterexample
+            do not depend on it.
+        sandboxes: children the caller already started with ``limits``, the cache of
+            ``use_cache`` and ``hidden`` (so that they import JAX while the caller imports
+            this module); they replace ``workers``, and the check owns and closes them.
+        salt: the draw's salt (default: a fresh one); the same salt repeats a check.
+        budget_s: wall-clock seconds for the solution's import and all its calls.
+        hidden: further paths the children may not read (the other solutions' folders).
 
     Returns:
         The :class:`CheckResult`. Learner misbehaviour of any kind is a ``fail`` verdict;
@@ -117,29 +134,34 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers={workers!r}, but should be an integer >= 1")
+    salt = new_salt() if salt is None else salt
     cache = cache_path(use_cache, CHECK_CACHE)
     with contextlib.ExitStack() as stack:
         # The children start first: JAX imports in them while the cases are drawn here.
         if sandboxes:
             boxes = [stack.enter_context(box) for box in sandboxes]
         else:
-            boxes = [stack.enter_context(box) for box in Sandbox.start(limits, cache, workers)]
+            if cache:
+                warm_cache(cache, CHECK_SHAPES)
+            boxes = [stack.enter_context(box) for box in Sandbox.start(
+                limits, cache, workers, hidden=[os.path.dirname(path), *hidden])]
         workers = len(boxes)
-        cases = cached_cases(count, profile, cache)
+        cases = draw_cases(count, salt)
         shapes = len({c.shape for c in cases})
         parts = split_cases(cases, workers)
         for box in boxes[len(parts):]:
             box.close()  # fewer shape groups than children: free the spare core at once
         boxes = boxes[:len(parts)]
-        state = _Run(boxes, cases, parts)
+        state = _Run(boxes, cases, parts, budget_s)
         state.execute(path)
         failure, counterexample, diagnosis = state.failure, None, None
-        if (failure is not None and failure.kind in CASE_KINDS and failure.case is not None
+        if (failure is not None and failure.kind in SHRINKABLE and failure.case is not None
                 and state.alive and shrink):
             failure = _shrink.shrink_failure(state, failure)
         if failure is not None:
-            diagnosis = _diagnose.diagnose(failure, state, run_mutants=diagnose, limits=limits,
-                                           cache=cache)
+            diagnosis = _diagnose.diagnose(
+                failure, state, run_mutants=diagnose and failure.kind not in RESOURCE_KINDS,
+                limits=limits, cache=cache)
             if failure.kind in CASE_KINDS or failure.case is not None:
                 counterexample = _counterexample(failure, state.reference)
     # After close: the drain threads have read everything.
@@ -149,7 +171,21 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         counterexample=counterexample, cases=state.compared, shapes=shapes,
         duration_s=time.perf_counter() - started, environment=state.environment,
         warnings=state.warnings, purity=state.purity(), output=output,
-        confinement=_confinement([w.hello for w in state.workers if w.hello is not None]))
+        confinement=_confinement([w.hello for w in state.workers if w.hello is not None]),
+        salt=salt)
+
+
+def grader_error(path: str, error: BaseException) -> CheckResult:
+    """The result of a solution the grader failed to grade (never the learner's doing): the
+    verdict ``error``, so that a batch goes on and its exit code says the grader failed."""
+    message = f"{type(error).__name__}: {error}"[:2000]
+    return CheckResult(
+        solution=os.path.abspath(path), verdict="error",
+        diagnosis={"kind": "grader_error", "message": message, "mutant": None,
+                   "also_matches": [], "hint": "The grader failed on this file; report it to "
+                                               "the course staff with this message."},
+        counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={},
+        confinement=_confinement([]))
 
 
 def _merge_output(outputs: list[dict[str, str]]) -> dict[str, str]:
@@ -181,7 +217,15 @@ class _Worker:
     #: Where the child died in case order: -1 before any case, the case's index, or
     #: ``math.inf`` after its last case (the 1-child rule "earlier failures win" needs it).
     gone_at: float = math.inf
+    #: The index of the case in progress (``math.inf`` once all are back).
+    current: float = -1
+    #: Ended by the check because an earlier case (in case order) already failed for good.
+    stopped: bool = False
     error: BaseException | None = None
+
+
+class _Stopped(Exception):
+    """Raised from a child's result callback: the check no longer needs this child."""
 
 
 class _Run:
@@ -192,8 +236,12 @@ class _Run:
     """
 
     def __init__(self, sandboxes: Sequence[Sandbox], cases: Sequence[Case],
-                 parts: Sequence[list[int]]):
+                 parts: Sequence[list[int]], budget_s: float = math.inf):
         self.cases = list(cases)
+        self.budget_s = budget_s
+        #: The earliest case (in case order) that failed for good: a resource failure or a
+        #: child's death. Cases after it are not needed, so no child runs them any more.
+        self.stop_at: float = math.inf
         self.workers = [_Worker(box, list(p)) for box, p in zip(sandboxes, parts)]
         self.sandbox = sandboxes[0]
         self.reference: Reference | None = None
@@ -225,6 +273,7 @@ class _Run:
         try:
             try:
                 w.hello = w.sandbox.wait_hello()
+                w.sandbox.deadline = time.monotonic() + self.budget_s
                 with self._lock:
                     if self.reference is None:
                         self.reference = Reference(w.hello.get("prng_mode") or "partitionable")
@@ -235,6 +284,9 @@ class _Run:
 
                 def on_result(local: int, header: dict, data: bytes) -> None:
                     index = w.indices[local]
+                    if index > self.stop_at:
+                        raise _Stopped
+                    w.current = w.indices[local + 1] if local + 1 < len(w.indices) else math.inf
                     case = self.cases[index]
                     outcome = read_outcome(header, data, case.features)
                     self.outcomes[case.id] = outcome  # disjoint keys: no lock needed
@@ -242,22 +294,47 @@ class _Run:
                     problem = judge(outcome, case, reference.expected(case)[0])
                     if problem is not None:
                         w.failures.append((index, problem))
+                        if problem.kind in RESOURCE_KINDS:
+                            self._stop(index, w)
+                            raise _Stopped
 
                 wired = [wire_case(i, self.cases[i]) for i in w.indices]
+                w.current = w.indices[0] if w.indices else math.inf
                 _, w.end = w.sandbox.run(wired, on_result=on_result)
                 if not w.failures:
                     # Only a child with a failing case is ever called again (to shrink it):
                     # end this one now, while the others still run, not after them.
                     w.sandbox.close()
+            except _Stopped:
+                w.sandbox.kill()
             except ChildGone as gone:
+                if w.stopped:
+                    return  # killed by the check itself (see _stop): not the learner's doing
                 w.gone = gone
                 local = getattr(gone, "index", None)
                 if w.load is None or not w.load.get("ok"):
                     w.gone_at = -1
                 elif local is not None:
                     w.gone_at = w.indices[local]
+                self._stop(w.gone_at, w)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             w.error = exc
+
+    def _stop(self, index: float, by: _Worker) -> None:
+        """Case ``index`` failed for good: no child runs a later case (in case order) any more.
+
+        A child busy with a later case is killed at once, so that a memory bomb, a hang or an
+        exhausted budget is judged in seconds; a child still on earlier cases goes on, so the
+        verdict is the one a single child running every case in order would reach.
+        """
+        with self._lock:
+            if index >= self.stop_at:
+                return
+            self.stop_at = index
+            for w in self.workers:
+                if w is not by and w.current > index and not w.stopped:
+                    w.stopped = True
+                    w.sandbox.kill()
 
     def _merge(self) -> None:
         """Combines the children's findings exactly as one child running every case would."""
@@ -321,7 +398,9 @@ class _Run:
         if not isinstance(items, list):
             return
         seen = {(w["category"], w["message"]) for w in self.warnings}
-        for item in items[:20]:
+        for item in items[:MAX_WARNINGS]:
+            if len(self.warnings) >= MAX_WARNINGS:
+                return  # the documented cap holds for the merged list too
             if isinstance(item, dict):
                 w = {k: field_text(item, k, 300) for k in ("category", "message", "where")}
                 if (w["category"], w["message"]) not in seen:

@@ -20,9 +20,14 @@ from conformance.check.sandbox import (ARRAY, ERROR, EXIT, MEMORY, OTHER_TYPE, C
                                        encode_case)
 from conformance.core import Case, Expected, Semantics, compare_output, expected_output
 
-#: Failure kinds that belong to one case (they can be shrunk and matched against mutants).
+#: Failure kinds that belong to one case (they have a counterexample).
 CASE_KINDS = ("wrong_values", "wrong_shape", "wrong_dtype", "wrong_type", "exception",
               "exit", "memory")
+#: Case kinds Hypothesis shrinks and the mutants are matched against (cheap to call again).
+SHRINKABLE = ("wrong_values", "wrong_shape", "wrong_dtype", "wrong_type", "exception")
+#: Failures of a resource: judged at their first occurrence, never run again (no later case,
+#: no shrinking, no mutants), so that each is judged in seconds.
+RESOURCE_KINDS = ("memory", "timeout", "budget", "cpu_time", "killed")
 
 
 @dataclass

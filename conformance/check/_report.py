@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import IO, Any, Sequence
@@ -21,12 +22,31 @@ SCHEMA = "nnx-conformance/check/1"
 SCHEMA_PATH = Path(__file__).resolve().with_name("result.schema.json")
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, a surrogate is always a lone one
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every lone surrogate (an invalid file name, a forged message) replaced by
+    U+FFFD: what the JSON holds, valid for every strict parser."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _shown(text: Any) -> str:
+    """Learner text for a terminal: clean, and every control character but newline and tab
+    escaped (a carriage return or an escape sequence could redraw the report's lines)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", clean_text(str(text)))
+
+
 def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by its string name (see module doc)."""
+    """``value`` with every non-finite float replaced by its string name and every string
+    cleaned (see module doc)."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, str):
+        return clean_text(value)
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {clean_text(str(k)): _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
@@ -39,7 +59,7 @@ def result_dict(result: CheckResult) -> dict[str, Any]:
         "counterexample": result.counterexample, "cases": result.cases, "shapes": result.shapes,
         "duration_s": round(result.duration_s, 3), "environment": result.environment,
         "warnings": result.warnings, "purity": result.purity, "output": result.output,
-        "confinement": result.confinement})
+        "confinement": result.confinement, "salt": result.salt})
 
 
 def document(results: Sequence[CheckResult]) -> dict[str, Any]:
@@ -65,41 +85,68 @@ def _fmt(values: Any) -> str:
     return f"[{shown}{', ...' if len(values) > 8 else ''}]"
 
 
+def _indented(text: Any, prefix: str) -> str:
+    """Learner text shown safely, every line of it behind ``prefix`` (so that no line of the
+    learner's can pass for a line of the report)."""
+    lines = _shown(text).split("\n") or [""]
+    return "\n".join(prefix + line for line in lines)
+
+
 def render_text(result: CheckResult, stream: IO[str] | None = None) -> None:
-    """The learner-facing summary: verdict, counterexample, expected vs actual, hint, repro."""
-    out = stream or sys.stdout
-    name = result.solution
+    """The learner-facing summary: verdict, counterexample, expected vs actual, hint, repro.
+
+    Whatever the learner's texts hold, every line of theirs is indented and shown safely, and
+    the report is written even to a stream that cannot encode it (escaped instead).
+    """
+    lines: list[str] = []
+    add = lines.append
+    name = _shown(result.solution).replace("\n", "\\n")
     if result.ok:
-        print(f"PASS  {name}: conforms on {result.cases} cases over {result.shapes} shapes "
-              f"({result.duration_s:.1f} s)", file=out)
+        add(f"PASS  {name}: conforms on {result.cases} cases over {result.shapes} shapes "
+            f"({result.duration_s:.1f} s)")
     else:
         d = result.diagnosis or {}
-        print(f"FAIL  {name}: {d.get('kind', 'failure')}", file=out)
-        print(f"  {d.get('message', '')}".replace("\n", "\n  "), file=out)
+        add(f"{'ERROR' if result.verdict == 'error' else 'FAIL '} {name}: "
+            f"{_shown(d.get('kind', 'failure'))}")
+        add(_indented(d.get("message", ""), "  "))
         ce = result.counterexample
         if ce:
-            print(f"  smallest failing input: seed={ce['seed']}, x={_fmt(ce['x'])}, "
-                  f"features={ce['features']}, scale={ce['scale']!r}", file=out)
+            add(f"  smallest failing input: seed={ce['seed']}, x={_fmt(ce['x'])}, "
+                f"features={ce['features']}, scale={ce['scale']!r}")
             if "expected" in ce:
-                print(f"  expected: {_fmt(ce['expected'])}", file=out)
+                add(f"  expected: {_fmt(ce['expected'])}")
             if "actual" in ce:
-                print(f"  actual:   {_fmt(ce['actual'])}", file=out)
+                add(_indented(_fmt(ce["actual"]), "  actual:   "))
         if d.get("mutant"):
-            print(f"  this looks like the known mistake '{d['mutant']}'", file=out)
+            add(f"  this looks like the known mistake '{_shown(d['mutant'])}'")
         if d.get("hint"):
-            print(f"  hint: {d['hint']}", file=out)
+            add(f"  hint: {_shown(d['hint'])}")
         if ce:
-            print("  reproduce (paste below your function):", file=out)
-            print("    " + ce["reproducer"].replace("\n", "\n    "), file=out)
-        shown = [s for s in ("stdout", "stderr") if result.output.get(s, "").strip()]
-        for stream_name in shown:
-            text = result.output[stream_name].strip().splitlines()[-6:]
-            print(f"  your {stream_name} (last lines):", file=out)
-            for line in text:
-                print(f"    | {line[:200]}", file=out)
+            add("  reproduce (paste below your function):")
+            add(_indented(ce["reproducer"], "    "))
+        for stream_name in ("stdout", "stderr"):
+            text = _shown(result.output.get(stream_name, "")).strip()
+            if text:
+                add(f"  your {stream_name} (last lines):")
+                lines.extend(f"    | {line[:200]}" for line in text.splitlines()[-6:])
     if result.purity.get("checked") and result.purity.get("pure") is False:
-        print("  note: the function modified the model it built (not graded: the statement "
-              "asks for a pure update)", file=out)
+        add("  note: the function modified the model it built (not graded: the statement "
+            "asks for a pure update)")
     if result.warnings:
-        print(f"  note: {len(result.warnings)} warning(s), e.g. {result.warnings[0]['category']}"
-              f": {result.warnings[0]['message'].strip().splitlines()[0][:120]} (informational)", file=out)
+        first = result.warnings[0]
+        message = (_shown(first.get("message", "")).strip().splitlines() or [""])[0][:120]
+        add(f"  note: {len(result.warnings)} warning(s), e.g. "
+            f"{_shown(first.get('category', ''))[:80]}: {message} (informational)")
+    if result.salt is not None:
+        add(f"  cases drawn with --seed {result.salt}")
+    _write("\n".join(lines) + "\n", stream or sys.stdout)
+
+
+def _write(text: str, stream: IO[str]) -> None:
+    """Writes ``text``, escaping what ``stream``'s encoding cannot hold."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()

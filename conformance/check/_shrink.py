@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
-from conformance.check._grading import Failure, Outcome, Reference, judge
+from conformance.check._grading import RESOURCE_KINDS, Failure, Outcome, Reference, judge
 from conformance.check.sandbox import ChildGone
-from conformance.core import EDGE_SCALES, SHAPE_POOL, Case, edge_classes, seeds, x_values
+from conformance.check._pool import CHECK_SHAPES
+from conformance.core import EDGE_SCALES, Case, edge_classes, seeds, x_values
 
 
 class LiveRun(Protocol):
@@ -30,9 +31,10 @@ class LiveRun(Protocol):
 
     def call(self, cases: Sequence[Case]) -> list[Outcome]: ...
 
-#: Wall-clock budget of one shrink, and the most calls it may make.
-BUDGET_S = 20.0
-MAX_EXAMPLES = 150
+#: Wall-clock bound of one shrink, and the most calls it may make (each call is also bound by
+#: the child's timeout and the solution's budget).
+BUDGET_S = 10.0
+MAX_EXAMPLES = 120
 
 
 def _labels(case: Case, prefix: str) -> frozenset[str]:
@@ -42,7 +44,7 @@ def _labels(case: Case, prefix: str) -> frozenset[str]:
 def neighbourhood(original: Case) -> st.SearchStrategy[Case]:
     """Cases in ``original``'s scale and x edge classes, on shapes no larger than its own."""
     size = original.shape[0] * original.shape[1]
-    shapes = sorted({s for s in SHAPE_POOL if s[0] * s[1] <= size} | {original.shape},
+    shapes = sorted({s for s in CHECK_SHAPES if s[0] * s[1] <= size} | {original.shape},
                     key=lambda s: (s[0] * s[1], s))
     scale_class = _labels(original, "scale:")
     x_class = _labels(original, "x:")
@@ -84,6 +86,9 @@ def shrink_failure(run: LiveRun, failure: Failure) -> Failure:
             run.alive = False  # the child is gone; keep what was found so far
             return False
         problem = judge(outcome, case, run.reference.expected(case)[0])
+        if problem is not None and problem.kind in RESOURCE_KINDS:
+            run.alive = False  # never run a resource failure again (it costs seconds each)
+            return False
         if problem is None or problem.kind != failure.kind:
             return False
         found[case.id] = problem

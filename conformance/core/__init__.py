@@ -11,9 +11,9 @@ from __future__ import annotations
 from conformance._lazy import lazy_exports
 
 _MODULES = {
-    "._cases": ("EDGE_CLASSES", "EDGE_SCALES", "EDGE_SEEDS", "SHAPE_POOL", "Case", "cases",
-                "collect", "edge_classes", "float_literal", "group_by_shape", "scales", "seeds",
-                "thorough_shapes", "x_values"),
+    "._cases": ("EDGE_CLASSES", "EDGE_SCALES", "EDGE_SEEDS", "SHAPE_POOL", "X_SPECIALS", "Case",
+                "cases", "collect", "edge_classes", "float_literal", "group_by_shape", "scales",
+                "seeds", "thorough_shapes", "x_values"),
     "._compare": ("Expected", "Mismatch", "Semantics", "bitwise_equal", "check_structure",
                   "compare_bits", "compare_output", "compare_params", "expected_output", "gamma",
                   "scaled_params", "ulp_distance"),

@@ -41,15 +41,20 @@ def cache_path(use_cache: bool, scope: str = "") -> str | None:
     return str(path)
 
 
-def compilation_cache_config(path: str) -> dict[str, Any]:
-    """The ``jax.config`` settings that keep every compiled program in the cache at ``path``,
-    however quick it was to compile (JAX's defaults skip most of this suite's programs).
+#: A compile-time threshold no program reaches: JAX then reads the cache but never writes it.
+_NEVER = 1e9
+
+
+def compilation_cache_config(path: str, write: bool = True) -> dict[str, Any]:
+    """The ``jax.config`` settings that use the compilation cache at ``path``: with ``write``,
+    every compiled program is kept, however quick it was to compile (JAX's defaults skip most
+    of this suite's programs); without, the cache is only read.
 
     Plain data, so that a process that cannot import this package (the check's children) can
     apply it: ``for name, value in config.items(): jax.config.update(name, value)``.
     """
     return {"jax_compilation_cache_dir": path,
-            "jax_persistent_cache_min_compile_time_secs": 0.0,
+            "jax_persistent_cache_min_compile_time_secs": 0.0 if write else _NEVER,
             "jax_persistent_cache_min_entry_size_bytes": 0}
 
 

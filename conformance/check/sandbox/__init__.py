@@ -11,16 +11,20 @@ Importing this package imports the standard library only: ``check`` starts its c
 before anything heavy loads.
 """
 
-from conformance.check.sandbox._parent import ChildGone, Limits, Sandbox, default_workers
-from conformance.check.sandbox._protocol import (ARRAY, ERROR, EXIT, LOAD_KINDS, MAX_TEXT, MEMORY,
-                                                 OTHER_TYPE, RESULT_STATUSES, encode_case)
+from conformance.check.sandbox._parent import (DEFAULT_BUDGET_S, ChildGone, Limits, Sandbox,
+                                               default_workers, warm_cache)
+from conformance.check.sandbox._protocol import (ARRAY, ERROR, EXIT, LOAD_KINDS, MAX_TEXT,
+                                                 MAX_WARNINGS, MEMORY, OTHER_TYPE,
+                                                 RESULT_STATUSES, encode_case)
 
 __all__ = [
     "ARRAY",
+    "DEFAULT_BUDGET_S",
     "ERROR",
     "EXIT",
     "LOAD_KINDS",
     "MAX_TEXT",
+    "MAX_WARNINGS",
     "MEMORY",
     "OTHER_TYPE",
     "RESULT_STATUSES",
@@ -29,4 +33,5 @@ __all__ = [
     "Sandbox",
     "default_workers",
     "encode_case",
+    "warm_cache",
 ]

@@ -126,7 +126,7 @@ class _Driver:
     def _record_warnings(self, caught) -> None:
         for w in caught:
             key = (w.category.__name__, _text(w.message)[:300])
-            if key not in self.warnings and len(self.warnings) < 20:
+            if key not in self.warnings and len(self.warnings) < wire.MAX_WARNINGS:
                 self.warnings[key] = {"category": key[0], "message": key[1],
                                       "where": f"{os.path.basename(str(w.filename))}:{w.lineno}"}
 
@@ -259,19 +259,84 @@ def _serve(req_fd: int, res_fd: int, hello: dict) -> int:
     while True:
         try:
             message = wire.read_request(requests)
+            if message["op"] == wire.OP_LOAD:
+                driver.load(int(message["slot"]), message["path"])
+            elif message["op"] == wire.OP_RUN:
+                driver.run(int(message["slot"]), message["cases"])
+            else:
+                return 0
         except EOFError:
             return 0
-        if message["op"] == wire.OP_LOAD:
-            driver.load(int(message["slot"]), message["path"])
-        elif message["op"] == wire.OP_RUN:
-            driver.run(int(message["slot"]), message["cases"])
-        else:
-            return 0
+        except OSError:  # the solution closed or broke a channel it does not own
+            return wire.CHANNEL_LOST
+
+
+def _needed_reads(config: dict[str, Any], scratch: str) -> list[str]:
+    """What the solution's process must read: the interpreter and its packages (but never a
+    directory of ``sys.path`` that holds the grader's own packages, such as a source checkout,
+    unless it is a ``site-packages`` whose grader packages stay denied), the compilation cache,
+    its scratch directory and the system's files."""
+    hidden = config.get("hidden", [])
+    needed = [sys.base_prefix, sys.prefix, sys.exec_prefix, scratch, *_confine.SYSTEM_READS]
+    for entry in sys.path:
+        if not entry or not os.path.exists(entry):
+            continue
+        holds_grader = any(_confine.beneath(os.path.realpath(h), os.path.realpath(entry))
+                           for h in hidden)
+        if not holds_grader or os.path.basename(entry) in ("site-packages", "dist-packages"):
+            needed.append(entry)
+    if config.get("cache"):
+        needed.append(config["cache"])
+    return needed
+
+
+def _in_namespace(channels: tuple[int, ...]) -> bool:
+    """Moves the rest of this child into a PID namespace of its own (when root may); whether
+    it did.
+
+    This process (the keeper) stays outside and forks the namespace's init, which forks the
+    process that serves the grader and returns here as it; init reaps every orphan and, when
+    the server ends, reports its wait status to the keeper and exits, and the kernel kills
+    whatever is left in the namespace. The keeper ends the way the server did, so the zygote
+    and the grader see the server's end. Neither holds the grader's channels.
+    """
+    if not _confine.new_pid_namespace():
+        return False
+    status_r, status_w = os.pipe()
+    init = os.fork()
+    if init:
+        _drop_channels(channels, status_r, status_w, keep=status_r)
+        data = os.read(status_r, 64)
+        _, status = os.waitpid(init, 0)
+        _confine.mirror_exit(int(data) if data.strip().isdigit() else status)
+    _confine.die_with_parent()  # (its process group dies with the keeper's in any case)
+    server = os.fork()
+    if server:
+        _drop_channels(channels, status_r, status_w, keep=status_w)
+        status = _confine.reap_as_init(server)
+        wire.write_all(status_w, str(status).encode("ascii"))
+        os._exit(0)
+    os.close(status_r)
+    os.close(status_w)
+    return True
+
+
+def _drop_channels(channels: tuple[int, ...], *fds: int, keep: int) -> None:
+    """Closes the grader's channels and stdout/stderr here (so that the server's end is the
+    end of its pipes) and every descriptor of ``fds`` but ``keep``."""
+    for fd in (*channels, *fds):
+        if fd != keep:
+            os.close(fd)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
 
 
 def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
-            hello: dict, cache_dir: str) -> int:
-    """Child ``k`` right after the fork: its own session, pipes, directory and environment."""
+            hello: dict, config: dict[str, Any]) -> int:
+    """Child ``k`` right after the fork: its own session, pipes, directory, environment, PID
+    namespace and user, then Landlock, then the session with the grader."""
     os.setsid()  # the parent kills the child's whole process group
     os.close(status_fd)  # only the zygote reports exits
     for j, spec in enumerate(specs):
@@ -289,30 +354,38 @@ def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
     os.environ["HOME"] = os.environ["TMPDIR"] = scratch
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None  # recomputed from TMPDIR on next use
-    confinement = _confine.landlock([scratch, cache_dir])
-    return _serve(req_fd, res_fd, dict(hello, pid=os.getpid(), confinement=confinement))
+    pid = os.getpid()  # as the zygote and the grader know it (the server's own may be 2)
+    namespace = _in_namespace((req_fd, res_fd))
+    needed = _needed_reads(config, scratch)
+    denied = [*config.get("hidden", []), *_confine.SECRETS]
+    readable = _confine.readable_roots(needed, denied)
+    user = _confine.drop_privileges(scratch, needed, int(config.get("nproc", 512)))
+    confinement = _confine.landlock([scratch], readable)
+    confinement.update(user, pid_namespace=namespace, fsize_mb=_confine.FSIZE_MB)
+    return _serve(req_fd, res_fd, dict(hello, pid=pid, confinement=confinement))
 
 
 def main(argv: list[str]) -> int:
-    """The zygote: ``_child.py STATUS_FD JAX_CONFIG MEMORY_MB CPU_S SPEC...``.
+    """The zygote: ``_child.py STATUS_FD CONFIG MEMORY_MB CPU_S SPEC...``.
 
-    ``JAX_CONFIG`` is a JSON object of ``jax.config`` settings (the compilation cache's, or
-    ``{}``). Each ``SPEC`` is ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets
+    ``CONFIG`` is a JSON object: ``jax``, the ``jax.config`` settings to apply (the
+    compilation cache's, read-only for the children, or ``{}``); ``cache``, the cache's
+    directory; ``hidden``, paths no child may read (the grader's packages, the solutions'
+    folders); ``nproc``, each child's process limit. Each ``SPEC`` is ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets
     the limits (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the
     children and reports, as JSON lines on ``STATUS_FD``, each child's ``pid`` and then its
     wait ``status``. It runs no solution code itself.
     """
     import warnings
 
-    status_fd, jax_config = int(argv[1]), json.loads(argv[2])
-    cache_dir = jax_config.get("jax_compilation_cache_dir", "")
+    status_fd, config = int(argv[1]), json.loads(argv[2])
     _confine.set_limits(int(argv[3]), int(argv[4]))
     specs = []
     for spec in argv[5:]:
         req, res, out, err, scratch = spec.split(",", 4)
         specs.append((int(req), int(res), int(out), int(err), scratch))
     _confine.become_subreaper()
-    hello = _hello(jax_config)
+    hello = _hello(config.get("jax", {}))
     # Objects from before the fork go to a permanent generation: the children's collections
     # would otherwise write to every one of them and copy most of the shared pages.
     gc.freeze()
@@ -327,7 +400,7 @@ def main(argv: list[str]) -> int:
         if pid == 0:
             code = 70  # EX_SOFTWARE: the child's own set-up failed (shown on its stderr)
             try:
-                code = _worker(k, specs, status_fd, hello, cache_dir)
+                code = _worker(k, specs, status_fd, hello, config)
             except BaseException:  # noqa: BLE001 - never return into the zygote's loop
                 traceback.print_exc()
             finally:
@@ -356,8 +429,41 @@ def _status(fd: int, message: dict) -> None:
     wire.write_all(fd, (json.dumps(message) + "\n").encode("ascii"))
 
 
+def warm(argv: list[str]) -> int:
+    """``_child.py --warm CONFIG SHAPES``: the trusted warm-up of the compilation cache.
+
+    Runs the statement's recipe once on every ``(len(x), features)`` of ``SHAPES`` (a JSON
+    list) in the children's own environment, with the cache of ``CONFIG`` (a JSON object of
+    ``jax.config`` settings) writable: the only process that writes what the children read.
+    No solution code runs here. Exits 0 if every shape ran.
+    """
+    import numpy as np
+
+    import jax
+    from flax import nnx
+
+    for name, value in json.loads(argv[2]).items():
+        jax.config.update(name, value)
+
+    def recipe(seed: Any, x: Any, features: Any, scale: Any) -> Any:
+        model = nnx.Linear(x.shape[-1], int(features), rngs=nnx.Rngs(int(seed)))
+        graphdef, state = nnx.split(model)
+        new_state = jax.tree_util.tree_map(lambda leaf: leaf * float(scale), state)
+        return nnx.merge(graphdef, new_state)(x)
+
+    failed = 0
+    for n, features in json.loads(argv[3]):
+        try:
+            x = jax.device_put(np.linspace(-1.0, 1.0, n, dtype=np.float32))
+            np.asarray(recipe(7, x, features, 0.5))
+        except Exception:  # noqa: BLE001 - a Flax without this API: that shape stays cold
+            traceback.print_exc()
+            failed += 1
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    code = main(sys.argv)
+    code = warm(sys.argv) if sys.argv[1:2] == ["--warm"] else main(sys.argv)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # the zygote holds JAX and Flax: a full interpreter shutdown only costs time

@@ -9,10 +9,9 @@ temporary directory as its working directory, ``HOME`` and ``TMPDIR``, a strippe
 and its own session (so its whole process group can be killed). Requests and results travel on
 two dedicated pipes passed with ``pass_fds``; the child's stdout and stderr are drained by
 threads that keep only a bounded head and tail, shown to the learner and never parsed. Every
-read from the result pipe has a wall-clock deadline.
-
-This is process isolation, not a security sandbox: the solution runs as the grader's user and
-can read and write what that user can. Run untrusted submissions in a container as well.
+read from the result pipe, to its last byte, has a wall-clock deadline: the call's timeout, or
+the solution's whole budget if that ends first. What the kernel confines is in ``_confine``
+and ``docs/check.md``.
 """
 
 from __future__ import annotations
@@ -26,27 +25,48 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Sequence
 
-from conformance.check.sandbox._protocol import (END, HELLO, LOAD, OP_LOAD, OP_RUN, RESULT,
-                                                 ProtocolError, read_frame, write_request)
+from conformance.check.sandbox._protocol import (CHANNEL_LOST, END, HELLO, LOAD, OP_LOAD, OP_RUN,
+                                                 RESULT, ProtocolError, read_frame,
+                                                 write_request)
 from conformance.core import compilation_cache_config
+
+#: The grader's own packages: no child may read them (the answer key is not importable).
+GRADER_PACKAGES = ("conformance", "implementations", "oracles")
 
 CHILD_SCRIPT = Path(__file__).resolve().with_name("_child.py")
 #: Environment variables passed through to the child (they select JAX's semantics).
 PASS_ENV = ("JAX_ENABLE_X64", "JAX_THREEFRY_PARTITIONABLE", "XLA_FLAGS", "JAX_PLATFORMS",
             "LD_LIBRARY_PATH", "SYSTEMROOT")
 _KEEP = 4096  # bytes of the solution's output kept at each end
+#: Processes and threads a child's user may have (JAX's thread pools count; see _confine).
+NPROC = 256 + 8 * (os.cpu_count() or 1)
+
+
+class _Deadline:
+    """A reader of the result pipe whose every read waits at most until ``limit``: a child
+    that sends the start of a frame and then stalls cannot hold the grader."""
+
+    def __init__(self, fd: int, limit: float):
+        self.fd, self.limit = fd, limit
+
+    def read(self, n: int) -> bytes:
+        remaining = self.limit - time.monotonic()
+        if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+            raise TimeoutError
+        return os.read(self.fd, n)
 
 
 class ChildGone(Exception):
     """The child stopped answering: it exited, was killed, timed out or broke the protocol.
 
     Attributes:
-        kind: ``timeout``, ``exit``, ``killed``, ``memory``, ``cpu_time``, ``crash`` or
-            ``protocol``.
+        kind: ``timeout``, ``budget``, ``exit``, ``killed``, ``memory``, ``cpu_time``,
+            ``crash`` or ``protocol``.
         detail: a sentence for the learner.
     """
 
@@ -64,7 +84,10 @@ class _Tail(threading.Thread):
 
     def run(self) -> None:
         while True:
-            chunk = self.stream.read(65536)
+            try:
+                chunk = self.stream.read(65536)
+            except (OSError, ValueError):  # closed under it by Sandbox.close
+                return
             if not chunk:
                 return
             self.total += len(chunk)
@@ -99,9 +122,93 @@ class Limits:
     cpu_s: int = 600
 
 
+#: Seconds a solution may take in all, its import and every call of every child (a check's
+#: ``--budget``): enough for a cold solution's own compiles, short enough for any platform.
+DEFAULT_BUDGET_S = 30.0
+
+
 def default_workers() -> int:
     """Children per check: one per core, at most two (the parent needs CPU for references)."""
     return max(1, min(2, os.cpu_count() or 1))
+
+
+def grader_paths() -> list[str]:
+    """The directories of :data:`GRADER_PACKAGES`, found without importing them."""
+    import importlib.util
+
+    paths = []
+    for name in GRADER_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        paths += list(spec.submodule_search_locations or []) if spec else []
+    return [os.path.realpath(p) for p in paths]
+
+
+def warm_cache(cache_dir: str, shapes: Sequence[tuple[int, int]], timeout_s: float = 900.0,
+               announce: Any = None) -> dict[str, Any]:
+    """Fills the children's compilation cache, unless this environment already did.
+
+    The cache is written only here, by a trusted process that runs the statement's recipe over
+    ``shapes`` in the children's environment (``_child.py --warm``); the children only read it,
+    so no solution can plant a program another check would load. A marker in ``cache_dir``,
+    keyed on everything that decides the programs (versions, JAX's environment variables, the
+    shapes, the recipe), says the work is done.
+
+    Args:
+        cache_dir: the children's cache.
+        shapes: the ``(len(x), features)`` pairs to compile.
+        timeout_s: the most the warm-up may take.
+        announce: called (without arguments) before a warm-up that has to run.
+
+    Returns:
+        ``{"warmed": bool (ran now), "ok": bool, "seconds": float}``.
+    """
+    marker = Path(cache_dir) / f"warm-{_warm_key(shapes)}.json"
+    try:
+        return dict(json.loads(marker.read_text()), warmed=False)
+    except (OSError, ValueError, TypeError):
+        pass
+    if announce is not None:
+        announce()
+    scratch = tempfile.mkdtemp(prefix="nnx-warm-")
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-u", str(CHILD_SCRIPT), "--warm",
+             json.dumps(compilation_cache_config(cache_dir)), json.dumps(list(shapes))],
+            cwd=scratch, env=_child_env(scratch), stdin=subprocess.DEVNULL,
+            capture_output=True, timeout=timeout_s, check=False)
+        ok = done.returncode == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = {"ok": ok, "seconds": round(time.monotonic() - started, 3)}
+    try:  # atomic: a concurrent check reads no marker or a whole one
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(result, stream)
+        os.replace(tmp, marker)
+    except OSError:
+        pass  # an unwritable cache: the next check warms again
+    return dict(result, warmed=True)
+
+
+def _warm_key(shapes: Sequence[tuple[int, int]]) -> str:
+    """What decides the programs the warm-up compiles: versions, environment, shapes, recipe."""
+    import hashlib
+    import importlib.metadata
+
+    versions = []
+    for name in ("jax", "jaxlib", "flax", "numpy", "ml_dtypes"):
+        try:
+            versions.append(importlib.metadata.version(name))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(None)
+    env = _child_env("")
+    digest = hashlib.sha256(json.dumps(
+        [sys.version, versions, {k: env.get(k) for k in PASS_ENV}, list(shapes)]).encode())
+    digest.update(CHILD_SCRIPT.read_bytes())
+    return digest.hexdigest()[:24]
 
 
 def _child_env(scratch: str) -> dict[str, str]:
@@ -123,7 +230,8 @@ class _Zygote:
     parent's own start-up has the other core to itself meanwhile.
     """
 
-    def __init__(self, limits: Limits, cache_dir: str | None, count: int):
+    def __init__(self, limits: Limits, cache_dir: str | None, count: int,
+                 hidden: Sequence[str] = ()):
         self.scratches = [tempfile.mkdtemp(prefix="nnx-check-") for _ in range(count)]
         self.channels: list[tuple[int, int, int, int]] = []  # parent ends: req, res, out, err
         child_ends, specs = [], []
@@ -133,12 +241,14 @@ class _Zygote:
             child_ends += [req_r, res_w, out_w, err_w]
             specs.append(f"{req_r},{res_w},{out_w},{err_w},{scratch}")
             self.channels.append((req_w, res_r, out_r, err_r))
+        config = {"jax": compilation_cache_config(cache_dir, write=False) if cache_dir else {},
+                  "cache": cache_dir or "", "nproc": NPROC,
+                  "hidden": [*grader_paths(), *(os.path.realpath(h) for h in hidden)]}
         status_r, status_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-u", str(CHILD_SCRIPT), str(status_w),
-                 json.dumps(compilation_cache_config(cache_dir) if cache_dir else {}),
-                 str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
+                 json.dumps(config), str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 cwd=self.scratches[0], env=_child_env(self.scratches[0]),
                 pass_fds=(status_w, *child_ends), start_new_session=True, close_fds=True)
@@ -230,10 +340,11 @@ class _Zygote:
                 pass
             self._kill_zygote()
             self.stderr.join(timeout=2)
-            try:
-                self._status.close()
-            except OSError:
-                pass
+            for stream in (self._status, self.proc.stderr):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
 
 
 class Sandbox:
@@ -247,9 +358,9 @@ class Sandbox:
     """
 
     def __init__(self, limits: Limits, cache_dir: str | None = None,
-                 _group: _Zygote | None = None, _index: int = 0):
+                 _group: _Zygote | None = None, _index: int = 0, hidden: Sequence[str] = ()):
         self.limits = limits
-        self._group = _group if _group is not None else _Zygote(limits, cache_dir, 1)
+        self._group = _group if _group is not None else _Zygote(limits, cache_dir, 1, hidden)
         self._index = _index
         self.scratch = self._group.scratches[_index]
         self._req_w, res_r, out_r, err_r = self._group.channels[_index]
@@ -259,14 +370,25 @@ class Sandbox:
         self._out.start()
         self._err.start()
         self.hello: dict[str, Any] | None = None
+        #: ``time.monotonic()`` by which the solution's whole budget ends (None: no budget).
+        self.deadline: float | None = None
         self._timed_out = False
         self._closed = False
         self._copies: dict[str, str] = {}  # scratch copy -> the file it was copied from
 
     @classmethod
-    def start(cls, limits: Limits, cache_dir: str | None, count: int) -> list["Sandbox"]:
-        """``count`` children forked from one process that imports JAX and Flax once."""
-        group = _Zygote(limits, cache_dir, count)
+    def start(cls, limits: Limits, cache_dir: str | None, count: int,
+              hidden: Sequence[str] = ()) -> list["Sandbox"]:
+        """``count`` children forked from one process that imports JAX and Flax once.
+
+        Args:
+            limits: each child's limits.
+            cache_dir: the compilation cache the children read (never write), or None.
+            count: how many children.
+            hidden: paths the children may not read besides the grader's packages (the
+                folders of the solutions being graded).
+        """
+        group = _Zygote(limits, cache_dir, count, hidden)
         return [cls(limits, cache_dir, group, k) for k in range(count)]
 
     # ------------------------------------------------------------------ lifecycle
@@ -293,8 +415,15 @@ class Sandbox:
                 pass
         self._out.join(timeout=2)
         self._err.join(timeout=2)
+        for tail in (self._out, self._err):
+            tail.stream.close()  # now, not at the next garbage collection
         shutil.rmtree(self.scratch, ignore_errors=True)
         self._group.release(self._index)
+
+    def kill(self) -> None:
+        """Kills the child and whatever it started, from any thread; its channels stay open
+        until :meth:`close` (a reader blocked on them sees the end of the child)."""
+        self._group.kill(self._index)
 
     def _kill(self) -> None:
         self._group.kill(self._index)
@@ -306,13 +435,19 @@ class Sandbox:
 
     # ------------------------------------------------------------------ protocol
     def _read(self, timeout_s: float, what: str) -> tuple[str, dict, bytes]:
-        ready, _, _ = select.select([self._res], [], [], max(timeout_s, 0.0))
-        if not ready:
+        """One frame, read to its last byte by the call's deadline or the budget's."""
+        limit, kind = time.monotonic() + timeout_s, "timeout"
+        if self.deadline is not None and self.deadline < limit:
+            limit, kind = self.deadline, "budget"
+        try:
+            return read_frame(_Deadline(self._res.fileno(), limit))
+        except TimeoutError:
             self._timed_out = True
             self._kill()
-            raise ChildGone("timeout", f"{what} did not finish within {timeout_s:g} s")
-        try:
-            return read_frame(self._res)
+            if kind == "budget":
+                raise ChildGone("budget", f"the solution's time budget ran out during {what}"
+                                ) from None
+            raise ChildGone("timeout", f"{what} did not finish within {timeout_s:g} s") from None
         except EOFError:
             raise self._death(what) from None
         except ProtocolError as exc:
@@ -328,6 +463,9 @@ class Sandbox:
         if code is None:
             self._kill()
             return ChildGone("protocol", f"the result channel was closed during {what}")
+        if code == CHANNEL_LOST:
+            return ChildGone("protocol", f"the solution closed or broke the grader's channel "
+                                         f"(a file descriptor it does not own) during {what}")
         if code >= 0:
             return ChildGone("exit", f"the process exited with status {code} during {what} "
                                      "(sys.exit, os._exit or similar)")
@@ -371,7 +509,9 @@ class Sandbox:
         fields, its list of warnings) is visited: a forged frame may nest deeper."""
         if isinstance(value, str):
             for copy, original in self._copies.items():
-                value = value.replace(copy, original)
+                # The full path in tracebacks; the file name alone in a warning's "where".
+                value = value.replace(copy, original).replace(
+                    os.path.basename(copy), os.path.basename(original))
             return value
         if depth >= 3:
             return value

@@ -31,6 +31,10 @@ _FRAME = struct.Struct(">cII")
 MAX_HEADER = 1 << 16
 MAX_ELEMENTS = 1 << 20  # larger than any output the cases ask for
 MAX_TEXT = 2000
+MAX_WARNINGS = 20  # distinct warnings a child reports (and the check shows)
+#: The exit code of a child whose channel the solution closed or broke (never a verdict of
+#: the solution's own ``sys.exit``, which the driver catches).
+CHANNEL_LOST = 86
 
 # Frame kinds (child -> parent).
 HELLO, LOAD, RESULT, END = "H", "L", "R", "E"

@@ -9,7 +9,7 @@ for _ in range(500):
     nested = [nested]
 payload = json.dumps({"slot": 0, "ok": False, "kind": "pass", "names": [nested],
                       "message": nested}).encode()
-for fd in range(3, 20):
+for fd in sorted(int(f) for f in os.listdir("/proc/self/fd") if int(f) > 2):
     try:
         os.write(fd, b"NNXC" + struct.pack(">cII", b"L", len(payload), 0) + payload)
     except OSError:

@@ -1,7 +1,10 @@
 """Conforming, but at import it tries to harm the grader, and prints what it could do.
 
-Every attempt is harmless if it succeeds (signal 0 only probes; the writes are empty), so a
-host without the confinement does not hurt the test run: the test then fails on this output.
+It finds the grader and the check's other processes the way an attacker would, by their
+command lines in /proc, then tries to signal them and to write their stdout, the check's
+cache, a directory outside its own and its own directory. Every attempt is harmless if it
+succeeds (signal 0 only probes; the writes are empty), so a host without the confinement does
+not hurt the test run: the test then fails on this output.
 """
 import json
 import os
@@ -10,33 +13,42 @@ import jax
 from flax import nnx
 
 
-def _parent(pid):
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
+def _targets():
+    """Pids (as /proc shows them) of the grader and of the check's other processes."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"_child.py" in cmdline or b"pytest" in cmdline or b"nnx-conformance" in cmdline:
+            found.append(int(entry))
+    return found
 
 
-zygote = os.getppid()
-grader = _parent(zygote)
-found = {}
-for name, pid in (("signal_zygote", zygote), ("signal_grader", grader)):
+def _try(action):
     try:
-        os.kill(pid, 0)
-        found[name] = "allowed"
+        action()
+        return "allowed"
     except OSError as exc:
-        found[name] = type(exc).__name__
+        return type(exc).__name__
+
+
+targets = _targets()
+found = {"targets": len(targets)}
+found["signal_others"] = sorted({_try(lambda p=p: os.kill(p, 0)) for p in targets})
+found["write_others_stdout"] = sorted({_try(lambda p=p: open(f"/proc/{p}/fd/1", "a").close())
+                                       for p in targets})
 outside = os.path.join(os.path.dirname(os.getcwd()), "nnx-harm-grader-probe")
 cache = jax.config.jax_compilation_cache_dir or os.getcwd()
 run_cache = os.path.join(os.path.dirname(cache), "nnx-harm-grader-probe")  # the run's cache
-for name, path in (("write_grader_stdout", f"/proc/{grader}/fd/1"),
-                   ("write_outside", outside), ("write_run_cache", run_cache),
+for name, path in (("write_outside", outside), ("write_run_cache", run_cache),
                    ("write_own_cache", os.path.join(cache, "nnx-harm-grader-probe")),
                    ("write_cwd", "probe.txt")):
-    try:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write("")
-        found[name] = "allowed"
-    except OSError as exc:
-        found[name] = type(exc).__name__
+    found[name] = _try(lambda path=path: open(path, "a", encoding="utf-8").close())
 print("HARM " + json.dumps(found))
 
 

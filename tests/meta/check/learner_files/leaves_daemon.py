@@ -1,5 +1,6 @@
 """Conforming, but at import it leaves a daemon behind: a double fork and its own session, so
-that killing the child's process group does not reach it. It prints its pid and sleeps."""
+that killing the child's process group does not reach it. It prints its pid as the host sees
+it (/proc is the host's, even in a PID namespace) and sleeps."""
 import os
 import time
 
@@ -9,7 +10,7 @@ from flax import nnx
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        print(f"DAEMON {os.getpid()}", flush=True)
+        print(f"DAEMON {os.readlink('/proc/self')}", flush=True)
         time.sleep(120)
     os._exit(0)
 
