@@ -20,7 +20,10 @@ process so that in-memory JAX caches do not carry over:
   checks, the ratio per round and its median (alternating keeps a slow spell of the machine
   on both sides of a ratio); the repository's modules are byte-compiled first, as an
   installed package's are;
-* batch: ``check`` of N conforming and mutant files in one command (solutions per minute).
+* batch: ``check`` of N conforming and mutant files in one command (solutions per minute);
+* with ``--baseline DIR`` (a checkout of another revision), rounds of the author's loop, a
+  warm check of this tree and one of the baseline's, alternating, each side on a warm cache of
+  its own: the two warm checks' ratio and both speed-ups, measured side by side.
 """
 
 from __future__ import annotations
@@ -83,10 +86,10 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def timed(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float]:
     """Wall seconds and CPU seconds of one command and every process it started and reaped."""
     cpu, started = _children_cpu(), time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode not in (0, 1):
         sys.exit(f"{argv} failed:\n{done.stdout}\n{done.stderr}")
@@ -116,6 +119,8 @@ def main() -> None:
                         help="warm checks per round (their median is the round's)")
     parser.add_argument("--workers", type=int, default=None,
                         help="children per check (default: check's own default)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="a checkout of another revision to measure side by side")
     args = parser.parse_args()
     py = sys.executable
     env = dict(os.environ)
@@ -136,6 +141,9 @@ def main() -> None:
         return seconds
 
     precompile()
+    if args.baseline is not None:
+        compare(args, py, flags)
+        return
     cores = len(os.sched_getaffinity(0))
     pairs = []
     for _ in range(max(1, args.pairs)):
@@ -183,6 +191,55 @@ def main() -> None:
           f"({hand / warm:.1f}x the warm check)")
     print(f"batch of {len(files)} files:        {batch:7.2f} s  -> "
           f"{len(files) / (batch / 60):.1f} solutions per minute")
+
+
+def compare(args: argparse.Namespace, py: str, flags: list[str]) -> None:
+    """Warm checks of this tree and of ``args.baseline``, alternating with the author's loop."""
+    import compileall
+
+    sides = {"this tree": ROOT, "baseline": args.baseline.resolve()}
+    envs, reports = {}, {}
+    for name, tree in sides.items():
+        for package in ("conformance", "implementations", "oracles"):
+            compileall.compile_dir(str(tree / package), quiet=1)
+        envs[name] = dict(os.environ, PYTHONPATH=str(tree),
+                          NNX_CONFORMANCE_CACHE=tempfile.mkdtemp(prefix="nnx-bench-cache-"))
+        reports[name] = os.path.join(tempfile.mkdtemp(prefix="nnx-bench-report-"), "r.json")
+
+    def warm(name: str) -> float:
+        argv = [py, "-m", "conformance", "check", str(SOLUTION), *flags, "--json",
+                reports[name]]
+        seconds, _ = timed(argv, envs[name], cwd=sides[name])
+        with open(reports[name], encoding="utf-8") as handle:
+            result = json.load(handle)["results"][0]
+        if result["verdict"] != "pass":
+            sys.exit(f"{name}: the benchmarked check did not pass: {result['diagnosis']}")
+        return seconds
+
+    for name in sides:
+        warm(name)  # cold: fills each side's cache
+    rounds = []
+    for _ in range(max(1, args.rounds)):
+        author, _ = timed([py, "-c", AUTHOR_LOOP.format(path=str(SOLUTION), n=args.cases)],
+                          envs["this tree"])
+        times = {name: [] for name in sides}
+        for _ in range(max(1, args.warm_per_round)):
+            for name in sides:
+                times[name].append(warm(name))
+        rounds.append((author, {n: statistics.median(t) for n, t in times.items()}))
+    for k, (author, med) in enumerate(rounds, 1):
+        print(f"round {k}: author's loop {author:6.2f} s; warm check this tree "
+              f"{med['this tree']:.2f} s ({author / med['this tree']:.1f}x), baseline "
+              f"{med['baseline']:.2f} s ({author / med['baseline']:.1f}x); this/baseline "
+              f"{med['this tree'] / med['baseline']:.3f}")
+    ratio = [m["this tree"] / m["baseline"] for _, m in rounds]
+    for name in sides:
+        ups = [a / m[name] for a, m in rounds]
+        print(f"{name}: median warm check {statistics.median(m[name] for _, m in rounds):.2f} s, "
+              f"median speed-up {statistics.median(ups):.1f}x (range {min(ups):.1f}-"
+              f"{max(ups):.1f}x)")
+    print(f"warm check, this tree / baseline: median {statistics.median(ratio):.3f} (range "
+          f"{min(ratio):.3f}-{max(ratio):.3f}) over {len(rounds)} rounds")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from conformance.check.sandbox import DEFAULT_BUDGET_S
+from conformance.check.sandbox import DEFAULT_BUDGET_S, solution_problem
 
 MIN_MEMORY_MB = 2048  # below this XLA's JIT cannot map its code sections (measured)
 MAX_WORKERS = 32  # each child maps ~1.6 GB and imports JAX: more only adds start-up cost
@@ -99,9 +99,10 @@ def _unwritable(target: str) -> str | None:
 def run_check(args: argparse.Namespace) -> int:
     """Handler of ``check``; returns the exit code."""
     for path in args.solutions:
-        if not os.path.isfile(path):
-            print(f"nnx-conformance check: SOLUTION.py={path!r}, but should be an existing "
-                  "file", file=sys.stderr)
+        problem = solution_problem(path)
+        if problem:
+            print(f"nnx-conformance check: SOLUTION.py={path!r}, but should be {problem}",
+                  file=sys.stderr)
             return 2
     if args.json and args.json != "-":
         problem = _unwritable(args.json)

@@ -88,6 +88,8 @@ def same_outcome(a: Outcome, b: Outcome) -> bool:
         return a.exc_type == b.exc_type
     if a.dtype != b.dtype or a.shape != b.shape:
         return False
+    if a.value is None or b.value is None:  # too large to send: the shapes are all there is
+        return a.value is None and b.value is None
     x = np.asarray(a.value, np.float64)
     y = np.asarray(b.value, np.float64)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -19,10 +19,12 @@ import random
 import secrets
 
 from conformance.check._pool import CHECK_SHAPES
-from conformance.core import EDGE_SCALES, EDGE_SEEDS, X_SPECIALS, Case, group_by_shape, to_f32
+from conformance.core import (EDGE_SCALES, EDGE_SEEDS, FLOAT32_TINY, X_SPECIALS, Case,
+                              group_by_shape, to_f32)
 
 #: Fixed cases added to every check: edge scales, aliasing and negative seeds, float and int
-#: arguments, a square shape (where a transposed kernel still runs). Shapes are from the pool.
+#: arguments, a square shape (where a transposed kernel still runs), zero and flushed scales
+#: with an infinite or nan x. Shapes are from the pool.
 PANEL: tuple[Case, ...] = (
     Case(0, (1.0, -2.0, 0.5), 4, 2.5, None, True),
     Case(7, (0.25, 1.0, -3.0), 4, -1.5, None, False),
@@ -36,6 +38,13 @@ PANEL: tuple[Case, ...] = (
     Case(42, (3.0, -1.0, 2.0, 0.5, 1.0), 3, 1e38, None, True),
     Case(9, (1.0, 2.0, -1.0), 2, 1.0, None, True),
     Case(4, (-1.0, 2.0, 0.75), 4, 3.0, None, True),
+    # A zero (or flushed) scale still gives nan where x is infinite or nan (0 * inf).
+    Case(6, (1.0, math.inf, 2.0), 4, 0.0, None, False),
+    Case(8, (math.nan, 1.0), 3, -0.0, None, True),
+    Case(10, (-math.inf, 0.5), 1, 1e-45, None, False),
+    # Beyond 64 on each axis, a seed between the int32 and uint32 edges, one beyond 2**53.
+    Case(2**31 + 9, tuple((k % 7 - 3) / 4 for k in range(65)), 3, 1.5, None, False),
+    Case(2**53 + 1, (0.5, -1.0, 2.0), 65, -0.5, None, False),
 )
 
 #: Seeds the contract names beyond the suite's edge seeds: around 2**53, where a float no
@@ -52,6 +61,8 @@ SEED_BANDS: tuple[tuple[int, int], ...] = (
     (-(2**53), -(2**31) - 1),          # negative beyond int32
     (-(2**63) + 1, -(2**53) - 1),      # the bottom of int64
 )
+#: The edge scales that act as zero (float32 zeros, and subnormals XLA:CPU flushes).
+ZERO_SCALES: tuple[float, ...] = tuple(s for s in EDGE_SCALES if abs(to_f32(s)) < FLOAT32_TINY)
 #: Magnitudes of finite ``x`` (each element uniform in ``[-m, m]``).
 X_MAGNITUDES: tuple[float, ...] = (1.0, 1.0, 1000.0, 1e-3)
 
@@ -107,17 +118,23 @@ def _strata(rng: random.Random) -> list[Case]:
     cases += [_case(rng, shape(), seed=rng.randrange(lo, hi + 1)) for lo, hi in SEED_BANDS]
     cases += [_case(rng, shape(), scale=scale) for scale in EDGE_SCALES]
     for special in X_SPECIALS:
-        n, features = shape()
-        x = list(_x(rng, n))
-        x[rng.randrange(n)] = special
-        cases.append(_case(rng, (n, features)).replace(x=tuple(x)))
+        cases.append(_with(rng, _case(rng, shape()), special))
+    for scale in ZERO_SCALES:  # 0 * inf is nan: no shortcut for a zero scale holds
+        cases += [_with(rng, _case(rng, shape(), scale=scale), s) for s in (math.inf, math.nan)]
     return cases
+
+
+def _with(rng: random.Random, case: Case, special: float) -> Case:
+    """``case`` with one element of ``x`` replaced by ``special``."""
+    x = list(case.x)
+    x[rng.randrange(len(x))] = special
+    return case.replace(x=tuple(x))
 
 
 def strata_size() -> int:
     """How many cases the strata hold: a check of at least this many covers every class."""
-    return len(CHECK_SHAPES) + len(SEED_EDGES) + len(SEED_BANDS) + len(EDGE_SCALES) + len(
-        X_SPECIALS)
+    return (len(CHECK_SHAPES) + len(SEED_EDGES) + len(SEED_BANDS) + len(EDGE_SCALES)
+            + len(X_SPECIALS) + 2 * len(ZERO_SCALES))
 
 
 def draw_cases(count: int, salt: int) -> tuple[Case, ...]:

@@ -35,14 +35,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from conformance.check import _diagnose, _shrink
-from conformance.check._draw import draw_cases, new_salt
+from conformance.check._draw import PANEL, draw_cases, new_salt
 from conformance.check._grading import (CASE_KINDS, RESOURCE_KINDS, SHRINKABLE, Failure, Outcome,
                                         Reference, field_text, judge, read_outcome, value_text,
                                         wire_case)
 from conformance.check._pool import CHECK_SHAPES
 from conformance.check._schedule import split_cases
-from conformance.check.sandbox import (DEFAULT_BUDGET_S, LOAD_KINDS, MAX_WARNINGS, ChildGone,
-                                       Limits, Sandbox, default_workers, warm_cache)
+from conformance.check.sandbox import (ARRAY, DEFAULT_BUDGET_S, LOAD_KINDS, MAX_WARNINGS,
+                                       ChildGone, Limits, Sandbox, default_workers, warm_cache)
 from conformance.core import CHECK_CACHE, Case, cache_path, float_literal
 
 @dataclass
@@ -58,9 +58,10 @@ class CheckResult:
     duration_s: float
     environment: dict[str, Any]
     warnings: list[dict[str, str]] = field(default_factory=list)
-    purity: dict[str, Any] = field(default_factory=dict)
-    output: dict[str, str] = field(default_factory=dict)
-    confinement: dict[str, Any] = field(default_factory=dict)
+    purity: dict[str, Any] = field(
+        default_factory=lambda: {"checked": False, "pure": None, "impure_cases": []})
+    output: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
+    confinement: dict[str, Any] = field(default_factory=lambda: _confinement([]))
     salt: int | None = None
 
     @property
@@ -90,13 +91,14 @@ def _confinement(hellos: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def every(key: str) -> bool:
         return all(r.get(key) is True for r in reports)
 
-    abis, users, nprocs, sizes = ints("landlock_abi"), ints("user"), ints("nproc"), ints(
-        "fsize_mb")
+    abis, users, nprocs = ints("landlock_abi"), ints("user"), ints("nproc")
+    sizes, scratches = ints("fsize_mb"), ints("scratch_mb")
     return {"landlock_abi": min(abis) if abis else None, "writes": every("writes"),
             "reads": every("reads"), "tcp": every("tcp"), "signals": every("signals"),
             "user": users[0] if users else None, "nproc": max(nprocs) if nprocs else None,
             "read_capability": any(r.get("read_capability") is True for r in reports),
-            "pid_namespace": every("pid_namespace"), "fsize_mb": max(sizes) if sizes else None}
+            "namespaces": every("namespaces"), "fsize_mb": max(sizes) if sizes else None,
+            "scratch_mb": max(scratches) if scratches else None}
 
 
 def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
@@ -184,8 +186,7 @@ def grader_error(path: str, error: BaseException) -> CheckResult:
         diagnosis={"kind": "grader_error", "message": message, "mutant": None,
                    "also_matches": [], "hint": "The grader failed on this file; report it to "
                                                "the course staff with this message."},
-        counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={},
-        confinement=_confinement([]))
+        counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={})
 
 
 def _merge_output(outputs: list[dict[str, str]]) -> dict[str, str]:
@@ -222,6 +223,17 @@ class _Worker:
     #: Ended by the check because an earlier case (in case order) already failed for good.
     stopped: bool = False
     error: BaseException | None = None
+
+
+#: The most values of a wrong output the counterexample lists (its shape says the rest).
+SHOWN_VALUES = 1000
+#: Failures a check keeps (the first, in case order): the verdict needs one, the diagnosis a few.
+FAILURES_KEPT = 8
+PANEL_IDS = frozenset(c.id for c in PANEL)
+
+
+class GraderError(RuntimeError):
+    """The grader failed on a solution for reasons of its own (verdict ``error``)."""
 
 
 class _Stopped(Exception):
@@ -272,7 +284,13 @@ class _Run:
         """One child's whole session; runs in its own thread (reads release the GIL)."""
         try:
             try:
-                w.hello = w.sandbox.wait_hello()
+                try:
+                    w.hello = w.sandbox.wait_hello()
+                except ChildGone as gone:  # before any solution code: never the learner's
+                    raise GraderError(f"a child did not start: {gone.detail}") from None
+                if not w.hello.get("jax") or not w.hello.get("flax"):
+                    raise GraderError(f"a child did not start: it could not import JAX and "
+                                      f"Flax ({field_text(w.hello, 'error', 300)})")
                 w.sandbox.deadline = time.monotonic() + self.budget_s
                 with self._lock:
                     if self.reference is None:
@@ -289,9 +307,12 @@ class _Run:
                     w.current = w.indices[local + 1] if local + 1 < len(w.indices) else math.inf
                     case = self.cases[index]
                     outcome = read_outcome(header, data, case.features)
-                    self.outcomes[case.id] = outcome  # disjoint keys: no lock needed
                     w.compared += 1
+                    if len(w.failures) >= FAILURES_KEPT:
+                        return  # the verdict and the diagnosis have all they need
                     problem = judge(outcome, case, reference.expected(case)[0])
+                    if problem is not None or case.id in PANEL_IDS:
+                        self.outcomes[case.id] = outcome  # disjoint keys: no lock needed
                     if problem is not None:
                         w.failures.append((index, problem))
                         if problem.kind in RESOURCE_KINDS:
@@ -348,7 +369,10 @@ class _Run:
             if w.end is not None:
                 self._end(k, w.end)
         self.compared = sum(w.compared for w in self.workers)
-        found = sorted((f for w in self.workers for f in w.failures), key=lambda f: f[0])
+        # Each child keeps its first FAILURES_KEPT failures; the first FAILURES_KEPT of their
+        # union are the first FAILURES_KEPT a single child would have met.
+        found = sorted((f for w in self.workers for f in w.failures),
+                       key=lambda f: f[0])[:FAILURES_KEPT]
         self.failures = [f for _, f in found]
         self.alive = all(w.gone is None for w in self.workers)
         bad_load = next((w for w in self.workers if w.load is not None and not w.load.get("ok")
@@ -450,11 +474,14 @@ def _counterexample(failure: Failure, reference: Reference | None) -> dict[str, 
         info["expected"] = [float(v) for v in one]
         info["accepted"] = [exp.describe(j) for j in range(exp.value.shape[0])]
     outcome = failure.outcome
-    if outcome is not None and outcome.status == "array":
-        info["actual"] = [float(v) for v in np.asarray(outcome.value, np.float64).reshape(-1)]
+    if outcome is not None and outcome.status == ARRAY and outcome.value is not None:
+        values = np.asarray(outcome.value, np.float64).reshape(-1)
+        info["actual"] = [float(v) for v in values[:SHOWN_VALUES]]
         info["actual_dtype"], info["actual_shape"] = outcome.dtype, list(outcome.shape)
     elif outcome is not None:
         info["actual"] = outcome.summary()
+        if outcome.status == ARRAY:
+            info["actual_dtype"], info["actual_shape"] = outcome.dtype, list(outcome.shape)
     return info
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.check.sandbox import (ARRAY, ERROR, EXIT, MEMORY, OTHER_TYPE, ChildGone,
-                                       encode_case)
+from conformance.check.sandbox import (ARRAY, ERROR, EXIT, MAX_ELEMENTS, MEMORY, OTHER_TYPE,
+                                       ChildGone, encode_case)
 from conformance.core import Case, Expected, Semantics, compare_output, expected_output
 
 #: Failure kinds that belong to one case (they have a counterexample).
@@ -34,8 +34,9 @@ RESOURCE_KINDS = ("memory", "timeout", "budget", "cpu_time", "killed")
 class Outcome:
     """What one call of the solution produced, as read from the child.
 
-    ``status`` is ``array`` (``value`` holds it), ``type`` (not an array: ``type_name``),
-    ``error``/``exit``/``memory`` (``exc_type``, ``message``).
+    ``status`` is ``array`` (``value`` holds it, or None for an array too large to send),
+    ``type`` (not an array: ``type_name``), ``error``/``exit``/``memory`` (``exc_type``,
+    ``message``).
     """
 
     status: str
@@ -95,9 +96,16 @@ def read_outcome(header: dict[str, Any], data: bytes, features: int) -> Outcome:
     if status == ARRAY:
         shape = header.get("shape")
         dtype = header.get("dtype")
+        elided = header.get("elided") is True
         if (not isinstance(shape, list) or len(shape) > 4 or not isinstance(dtype, str)
-                or not all(isinstance(d, int) and 0 <= d <= 1 << 20 for d in shape)
-                or 8 * math.prod(shape) != len(data)):  # exact: np.prod could wrap
+                or not all(type(d) is int and 0 <= d <= 1 << 40 for d in shape)):
+            raise ChildGone("protocol", "a result frame's shape or dtype is malformed")
+        size = math.prod(shape)  # exact: np.prod could wrap
+        if elided:  # too large to send: its shape alone says it is wrong
+            if size <= MAX_ELEMENTS or data:
+                raise ChildGone("protocol", "a result frame elides a small array")
+            return Outcome(ARRAY, None, dtype[:40], tuple(shape))
+        if 8 * size != len(data):
             raise ChildGone("protocol", "a result frame's shape, dtype and size disagree")
         values = np.frombuffer(data, dtype="<f8").reshape(shape)
         # float64 carries every float32 (and float16/bfloat16) value exactly.
@@ -136,6 +144,9 @@ class Reference:
 
 def judge(outcome: Outcome, case: Case, expected: Expected) -> Failure | None:
     """None when ``outcome`` conforms on ``case``, else the :class:`Failure`."""
+    if outcome.status == ARRAY and outcome.value is None:
+        return Failure("wrong_shape", case, f"output.shape={outcome.shape}, but should be "
+                       f"({case.features},) [solution {case.id}]", outcome, expected)
     if outcome.status == ARRAY:
         problems = compare_output(outcome.value, expected, "solution", case.id)
         if not problems:

@@ -22,7 +22,7 @@ SCHEMA = "nnx-conformance/check/1"
 SCHEMA_PATH = Path(__file__).resolve().with_name("result.schema.json")
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, a surrogate is always a lone one
 
 
@@ -35,7 +35,13 @@ def clean_text(text: str) -> str:
 def _shown(text: Any) -> str:
     """Learner text for a terminal: clean, and every control character but newline and tab
     escaped (a carriage return or an escape sequence could redraw the report's lines)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", clean_text(str(text)))
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}" if ord(m.group()) > 0xFF
+                        else f"\\x{ord(m.group()):02x}", clean_text(str(text)))
+
+
+def _one_line(text: Any) -> str:
+    """:func:`_shown`, its newlines escaped too: for a field shown within a line."""
+    return _shown(text).replace("\n", "\\n")
 
 
 def _finite(value: Any) -> Any:
@@ -100,14 +106,14 @@ def render_text(result: CheckResult, stream: IO[str] | None = None) -> None:
     """
     lines: list[str] = []
     add = lines.append
-    name = _shown(result.solution).replace("\n", "\\n")
+    name = _one_line(result.solution)
     if result.ok:
         add(f"PASS  {name}: conforms on {result.cases} cases over {result.shapes} shapes "
             f"({result.duration_s:.1f} s)")
     else:
         d = result.diagnosis or {}
         add(f"{'ERROR' if result.verdict == 'error' else 'FAIL '} {name}: "
-            f"{_shown(d.get('kind', 'failure'))}")
+            f"{_one_line(d.get('kind', 'failure'))}")
         add(_indented(d.get("message", ""), "  "))
         ce = result.counterexample
         if ce:
@@ -118,9 +124,9 @@ def render_text(result: CheckResult, stream: IO[str] | None = None) -> None:
             if "actual" in ce:
                 add(_indented(_fmt(ce["actual"]), "  actual:   "))
         if d.get("mutant"):
-            add(f"  this looks like the known mistake '{_shown(d['mutant'])}'")
+            add(f"  this looks like the known mistake '{_one_line(d['mutant'])}'")
         if d.get("hint"):
-            add(f"  hint: {_shown(d['hint'])}")
+            add(f"  hint: {_one_line(d['hint'])}")
         if ce:
             add("  reproduce (paste below your function):")
             add(_indented(ce["reproducer"], "    "))
@@ -128,15 +134,15 @@ def render_text(result: CheckResult, stream: IO[str] | None = None) -> None:
             text = _shown(result.output.get(stream_name, "")).strip()
             if text:
                 add(f"  your {stream_name} (last lines):")
-                lines.extend(f"    | {line[:200]}" for line in text.splitlines()[-6:])
+                lines.extend(f"    | {line[:200]}" for line in text.split("\n")[-6:])
     if result.purity.get("checked") and result.purity.get("pure") is False:
         add("  note: the function modified the model it built (not graded: the statement "
             "asks for a pure update)")
     if result.warnings:
         first = result.warnings[0]
-        message = (_shown(first.get("message", "")).strip().splitlines() or [""])[0][:120]
+        message = _shown(first.get("message", "")).strip().split("\n")[0][:120]
         add(f"  note: {len(result.warnings)} warning(s), e.g. "
-            f"{_shown(first.get('category', ''))[:80]}: {message} (informational)")
+            f"{_one_line(first.get('category', ''))[:80]}: {message} (informational)")
     if result.salt is not None:
         add(f"  cases drawn with --seed {result.salt}")
     _write("\n".join(lines) + "\n", stream or sys.stdout)

@@ -11,10 +11,11 @@ Importing this package imports the standard library only: ``check`` starts its c
 before anything heavy loads.
 """
 
-from conformance.check.sandbox._parent import (DEFAULT_BUDGET_S, ChildGone, Limits, Sandbox,
-                                               default_workers, warm_cache)
-from conformance.check.sandbox._protocol import (ARRAY, ERROR, EXIT, LOAD_KINDS, MAX_TEXT,
-                                                 MAX_WARNINGS, MEMORY, OTHER_TYPE,
+from conformance.check.sandbox._parent import (DEFAULT_BUDGET_S, MAX_SOLUTION_BYTES, ChildGone,
+                                               Limits, Sandbox, default_workers,
+                                               solution_problem, warm_cache)
+from conformance.check.sandbox._protocol import (ARRAY, ERROR, EXIT, LOAD_KINDS, MAX_ELEMENTS,
+                                                 MAX_TEXT, MAX_WARNINGS, MEMORY, OTHER_TYPE,
                                                  RESULT_STATUSES, encode_case)
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "ERROR",
     "EXIT",
     "LOAD_KINDS",
+    "MAX_SOLUTION_BYTES",
+    "MAX_ELEMENTS",
     "MAX_TEXT",
     "MAX_WARNINGS",
     "MEMORY",
@@ -33,5 +36,6 @@ __all__ = [
     "Sandbox",
     "default_workers",
     "encode_case",
+    "solution_problem",
     "warm_cache",
 ]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
+import signal
 import sys
 import time
 import traceback
@@ -213,8 +215,11 @@ class _Driver:
         try:
             arr = np.asarray(result)
             header["dtype"], header["shape"] = str(arr.dtype), [int(d) for d in arr.shape]
-            if arr.size > wire.MAX_ELEMENTS or arr.ndim > 4:
+            if arr.ndim > 4:
                 return wire.OTHER_TYPE, b""
+            if arr.size > wire.MAX_ELEMENTS:
+                header["elided"] = True  # its shape alone is wrong: no need to send it
+                return wire.ARRAY, b""
             if arr.dtype.kind in "fiub" or arr.dtype.name in ("bfloat16", "float16"):
                 return wire.ARRAY, np.ascontiguousarray(arr.astype("<f8")).tobytes()
         except Exception as exc:  # noqa: BLE001
@@ -260,7 +265,11 @@ def _serve(req_fd: int, res_fd: int, hello: dict) -> int:
         try:
             message = wire.read_request(requests)
             if message["op"] == wire.OP_LOAD:
-                driver.load(int(message["slot"]), message["path"])
+                slot = int(message["slot"])
+                path = os.path.join(os.getcwd(), wire.solution_name(slot))
+                with open(path, "wb") as copy:
+                    copy.write(wire.decode_source(message["source"]))
+                driver.load(slot, path)
             elif message["op"] == wire.OP_RUN:
                 driver.run(int(message["slot"]), message["cases"])
             else:
@@ -291,8 +300,8 @@ def _needed_reads(config: dict[str, Any], scratch: str) -> list[str]:
 
 
 def _in_namespace(channels: tuple[int, ...]) -> bool:
-    """Moves the rest of this child into a PID namespace of its own (when root may); whether
-    it did.
+    """Moves the rest of this child into PID, network and IPC namespaces of its own (when
+    root may); whether it did.
 
     This process (the keeper) stays outside and forks the namespace's init, which forks the
     process that serves the grader and returns here as it; init reaps every orphan and, when
@@ -300,7 +309,7 @@ def _in_namespace(channels: tuple[int, ...]) -> bool:
     whatever is left in the namespace. The keeper ends the way the server did, so the zygote
     and the grader see the server's end. Neither holds the grader's channels.
     """
-    if not _confine.new_pid_namespace():
+    if not _confine.new_namespaces():
         return False
     status_r, status_w = os.pipe()
     init = os.fork()
@@ -338,6 +347,8 @@ def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
     """Child ``k`` right after the fork: its own session, pipes, directory, environment, PID
     namespace and user, then Landlock, then the session with the grader."""
     os.setsid()  # the parent kills the child's whole process group
+    _confine.die_with_parent()  # with the zygote, which goes with the grader
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.close(status_fd)  # only the zygote reports exits
     for j, spec in enumerate(specs):
         if j != k:
@@ -356,12 +367,16 @@ def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
         sys.modules["tempfile"].tempdir = None  # recomputed from TMPDIR on next use
     pid = os.getpid()  # as the zygote and the grader know it (the server's own may be 2)
     namespace = _in_namespace((req_fd, res_fd))
+    scratch_mb = _confine.private_scratch(scratch, _confine.child_user(pid)) if namespace \
+        else None
+    os.chdir(scratch)  # into the scratch file system mounted over the directory, if any
     needed = _needed_reads(config, scratch)
     denied = [*config.get("hidden", []), *_confine.SECRETS]
     readable = _confine.readable_roots(needed, denied)
-    user = _confine.drop_privileges(scratch, needed, int(config.get("nproc", 512)))
+    user = _confine.drop_privileges(scratch, needed, int(config.get("nproc", 512)), pid)
     confinement = _confine.landlock([scratch], readable)
-    confinement.update(user, pid_namespace=namespace, fsize_mb=_confine.FSIZE_MB)
+    confinement.update(user, namespaces=namespace, fsize_mb=_confine.FSIZE_MB,
+                       scratch_mb=scratch_mb)
     return _serve(req_fd, res_fd, dict(hello, pid=pid, confinement=confinement))
 
 
@@ -371,25 +386,41 @@ def main(argv: list[str]) -> int:
     ``CONFIG`` is a JSON object: ``jax``, the ``jax.config`` settings to apply (the
     compilation cache's, read-only for the children, or ``{}``); ``cache``, the cache's
     directory; ``hidden``, paths no child may read (the grader's packages, the solutions'
-    folders); ``nproc``, each child's process limit. Each ``SPEC`` is ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets
-    the limits (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the
-    children and reports, as JSON lines on ``STATUS_FD``, each child's ``pid`` and then its
-    wait ``status``. It runs no solution code itself.
+    folders); ``nproc``, each child's process limit. Each ``SPEC`` is
+    ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets the limits
+    (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the children and
+    reports, as JSON lines on ``STATUS_FD``, each child's ``pid`` and then its wait
+    ``status``. It runs no solution code itself. If the grader dies, the zygote ends its
+    children, removes their scratch directories and exits (the children die with it).
     """
     import warnings
 
+    _confine.die_with_parent(signal.SIGTERM)
     status_fd, config = int(argv[1]), json.loads(argv[2])
     _confine.set_limits(int(argv[3]), int(argv[4]))
     specs = []
     for spec in argv[5:]:
         req, res, out, err, scratch = spec.split(",", 4)
         specs.append((int(req), int(res), int(out), int(err), scratch))
+    children: dict[int, int] = {}
+
+    def grader_died(*_: Any) -> None:
+        for pid in children:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _confine.end_orphans(keep=set(), seconds=2.0)
+        for spec in specs:
+            shutil.rmtree(spec[4], ignore_errors=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, grader_died)
     _confine.become_subreaper()
     hello = _hello(config.get("jax", {}))
     # Objects from before the fork go to a permanent generation: the children's collections
     # would otherwise write to every one of them and copy most of the shared pages.
     gc.freeze()
-    children: dict[int, int] = {}
     for k in range(len(specs)):
         with warnings.catch_warnings():
             # Python 3.12+ warns about fork in a process with threads: the only other thread

@@ -18,7 +18,10 @@ _IS_LINUX = sys.platform.startswith("linux")
 # prctl options and clone flags (linux/prctl.h, linux/sched.h).
 _PR_SET_PDEATHSIG, _PR_SET_KEEPCAPS = 1, 8
 _PR_SET_NO_NEW_PRIVS, _PR_SET_CHILD_SUBREAPER = 38, 36
-_CLONE_NEWPID = 0x20000000
+_CLONE_NEWPID, _CLONE_NEWNET, _CLONE_NEWIPC, _CLONE_NEWNS = (0x20000000, 0x40000000,
+                                                             0x08000000, 0x00020000)
+# mount(2) flags (linux/mount.h).
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 # capset(2) (linux/capability.h): version 3, and the one capability a child may keep.
 _CAP_VERSION_3 = 0x20080522
 _CAP_DAC_READ_SEARCH = 2
@@ -37,11 +40,20 @@ _LL_SCOPES = 0b11  # ABI 6: abstract UNIX sockets and signals, both kept inside 
 
 #: Per-file size limit of a child (RLIMIT_FSIZE): its scratch directory is all it may write.
 FSIZE_MB = 64
+#: The size of a child's scratch file system (a tmpfs of its own, where the grader is root).
+SCRATCH_MB = 128
 #: What a child may read besides its interpreter, its packages, the compilation cache and its
-#: scratch directory: the system's programs, libraries and configuration, and the kernel's
-#: views of processes, devices and the CPU.
-SYSTEM_READS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/proc",
-                "/sys", "/dev")
+#: scratch directory: the system's programs and libraries, the few files of /etc that the C
+#: library and Python read, the kernel's views of this process and of the CPU, and the
+#: harmless devices. Nothing else of /etc, /sys or /dev: a child that keeps the capability to
+#: read any file (see drop_privileges) must not reach a root-only file or a disk through them.
+SYSTEM_READS = (
+    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/proc",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+    "/etc/timezone", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/host.conf",
+    "/etc/hosts", "/etc/resolv.conf", "/etc/gai.conf", "/etc/os-release", "/etc/mime.types",
+    "/sys/devices/system/cpu", "/sys/devices/system/node", "/sys/fs/cgroup", "/sys/kernel/mm",
+    "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 #: Files no child may read even where its other reads are allowed.
 SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers",
            "/etc/sudoers.d", "/etc/ssh")
@@ -74,27 +86,55 @@ def set_limits(memory_mb: int, cpu_s: int) -> None:
 # --------------------------------------------------------------------------- the PID namespace
 
 
-def new_pid_namespace() -> bool:
-    """Makes this process's next child the init of a new PID namespace (root only).
+def new_namespaces() -> bool:
+    """New PID, network, IPC and mount namespaces for this child (root only); whether it got
+    them.
 
-    When that init exits, the kernel kills every process left in its namespace: nothing a
-    solution starts, however deep or detached, outlives its child.
+    This process's next child becomes the init of the PID namespace: when it exits, the kernel
+    kills every process left in it, so nothing a solution starts, however deep or detached,
+    outlives its child. The network namespace has no interface up (no network at all, UDP
+    included); the IPC namespace's System V objects go with it (none outlives the child or
+    carries anything to another check); the mount namespace holds the child's own scratch
+    file system (:func:`private_scratch`).
     """
     if not _IS_LINUX or os.geteuid() != 0:
         return False
+    flags = _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWNS
     try:
-        return _libc().unshare(_CLONE_NEWPID) == 0
+        return _libc().unshare(flags) == 0
     except (OSError, AttributeError):
         return False
 
 
-def die_with_parent() -> None:
-    """SIGKILL this process when its parent dies (the namespace's init, if its keeper goes)."""
-    if _IS_LINUX:
-        try:
-            _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
+def private_scratch(scratch: str, uid: int) -> int | None:
+    """Mounts a tmpfs of :data:`SCRATCH_MB` on ``scratch``, owned by ``uid``, in this child's
+    mount namespace (after :func:`new_namespaces`): all the solution may write is bounded, and
+    it vanishes with the child. Returns its size in MB, or None where it could not be done."""
+    import ctypes
+
+    libc = _libc()
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_char_p]
+    # Mounts made here must not propagate to the grader's namespace.
+    if libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return None
+    options = f"size={SCRATCH_MB}m,mode=0700,uid={uid},gid={uid}".encode()
+    if libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, options) != 0:
+        return None
+    return SCRATCH_MB
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Sends ``sig`` to this process when its parent dies (at once if it already has)."""
+    if not _IS_LINUX:
+        return
+    parent = os.getppid()
+    try:
+        _libc().prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), sig)
 
 
 def reap_as_init(child: int) -> int:
@@ -134,10 +174,17 @@ def _capset(caps: Iterable[int]) -> bool:
     return _libc().syscall(number, header, data) == 0
 
 
-def drop_privileges(scratch: str, needed: Iterable[str], nproc: int) -> dict[str, Any]:
+def child_user(child: int) -> int:
+    """The unprivileged user of the child whose host pid is ``child`` (unique while it runs)."""
+    return UID_BASE + child
+
+
+def drop_privileges(scratch: str, needed: Iterable[str], nproc: int, child: int
+                    ) -> dict[str, Any]:
     """As root: become an unprivileged user of this child's own (nothing else runs as it).
 
-    The user owns ``scratch`` and may start at most ``nproc`` processes and threads. If it
+    The user is :data:`UID_BASE` plus ``child``, the child's host pid (unique while it runs),
+    owns ``scratch`` and may start at most ``nproc`` processes and threads. If it
     cannot read every path of ``needed`` (an interpreter under a private home), it keeps the
     one capability to read and search any file, ``CAP_DAC_READ_SEARCH``; Landlock then decides
     what it may read. It cannot signal, trace or change anything of another user, nor raise
@@ -151,7 +198,7 @@ def drop_privileges(scratch: str, needed: Iterable[str], nproc: int) -> dict[str
         return report
     import resource
 
-    uid = UID_BASE + os.getpid()
+    uid = child_user(child)
     needed = [p for p in needed if os.path.exists(p)]  # as root: stat may fail for the user
     os.chown(scratch, uid, uid)
     libc = _libc()

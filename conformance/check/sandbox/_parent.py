@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
 from conformance.check.sandbox._protocol import (CHANNEL_LOST, END, HELLO, LOAD, OP_LOAD, OP_RUN,
-                                                 RESULT, ProtocolError, read_frame,
-                                                 write_request)
+                                                 RESULT, ProtocolError, encode_source,
+                                                 read_frame, request_frame, solution_name)
 from conformance.core import compilation_cache_config
 
 #: The grader's own packages: no child may read them (the answer key is not importable).
@@ -44,7 +44,7 @@ PASS_ENV = ("JAX_ENABLE_X64", "JAX_THREEFRY_PARTITIONABLE", "XLA_FLAGS", "JAX_PL
             "LD_LIBRARY_PATH", "SYSTEMROOT")
 _KEEP = 4096  # bytes of the solution's output kept at each end
 #: Processes and threads a child's user may have (JAX's thread pools count; see _confine).
-NPROC = 256 + 8 * (os.cpu_count() or 1)
+NPROC = 512 + 8 * (os.cpu_count() or 1)
 
 
 class _Deadline:
@@ -130,6 +130,52 @@ DEFAULT_BUDGET_S = 30.0
 def default_workers() -> int:
     """Children per check: one per core, at most two (the parent needs CPU for references)."""
     return max(1, min(2, os.cpu_count() or 1))
+
+
+#: The largest solution file a check takes.
+MAX_SOLUTION_BYTES = 1 << 20
+
+
+def solution_problem(path: str) -> str | None:
+    """Why ``path`` cannot be graded as a solution file (None: it can): it must be a regular
+    file of at most :data:`MAX_SOLUTION_BYTES`, not a symbolic link (the grader reads it with
+    its own privileges; a link could bring in any file it may read)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "an existing file"
+    import stat
+
+    if stat.S_ISLNK(info.st_mode):
+        return "a regular file, not a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "a regular file"
+    if info.st_size > MAX_SOLUTION_BYTES:
+        return f"a file of at most {MAX_SOLUTION_BYTES} bytes"
+    return None
+
+
+def read_solution(path: str) -> bytes:
+    """The bytes of the solution file ``path``, read without following a symbolic link.
+
+    Raises:
+        ValueError: it is not a gradable solution file (:func:`solution_problem`).
+    """
+    import stat
+
+    problem = solution_problem(path)
+    if problem is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            problem = "a regular file, not a symbolic link"
+        else:
+            with os.fdopen(fd, "rb") as handle:  # checked again: the path may have changed
+                info = os.fstat(handle.fileno())
+                if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SOLUTION_BYTES:
+                    return handle.read(MAX_SOLUTION_BYTES + 1)[:MAX_SOLUTION_BYTES]
+                problem = "a regular file"
+    raise ValueError(f"SOLUTION.py={path!r}, but should be {problem}")
 
 
 def grader_paths() -> list[str]:
@@ -364,6 +410,7 @@ class Sandbox:
         self._index = _index
         self.scratch = self._group.scratches[_index]
         self._req_w, res_r, out_r, err_r = self._group.channels[_index]
+        os.set_blocking(self._req_w, False)  # every write has a deadline too (see _send)
         self._res = os.fdopen(res_r, "rb", buffering=0)
         self._out = _Tail(os.fdopen(out_r, "rb", buffering=0))
         self._err = _Tail(os.fdopen(err_r, "rb", buffering=0))
@@ -434,20 +481,48 @@ class Sandbox:
         return self._own_names({"stdout": self._out.text(), "stderr": self._err.text()})
 
     # ------------------------------------------------------------------ protocol
-    def _read(self, timeout_s: float, what: str) -> tuple[str, dict, bytes]:
-        """One frame, read to its last byte by the call's deadline or the budget's."""
+    def _limit(self, timeout_s: float) -> tuple[float, str]:
+        """The deadline of the next read or write: the call's, or the budget's if sooner."""
         limit, kind = time.monotonic() + timeout_s, "timeout"
         if self.deadline is not None and self.deadline < limit:
             limit, kind = self.deadline, "budget"
+        return limit, kind
+
+    def _late(self, kind: str, timeout_s: float, what: str) -> ChildGone:
+        self._timed_out = True
+        self._kill()
+        if kind == "budget":
+            return ChildGone("budget", f"the solution's time budget ran out during {what}")
+        return ChildGone("timeout", f"{what} did not finish within {timeout_s:g} s")
+
+    def _send(self, message: dict, what: str) -> None:
+        """Writes one request under the call's deadline: a child that stops reading (a pipe
+        it shrank, a driver it replaced) cannot block the grader either."""
+        data = memoryview(request_frame(message))
+        timeout_s = self.limits.timeout_s
+        limit, kind = self._limit(timeout_s)
+        while data:
+            remaining = limit - time.monotonic()
+            if remaining <= 0 or not select.select([], [self._req_w], [], remaining)[1]:
+                raise self._late(kind, timeout_s, what)
+            try:
+                data = data[os.write(self._req_w, data):]
+            except BlockingIOError:
+                continue
+            except OSError:  # the child closed its end of the request pipe, or is gone
+                if self._group.forked(self._index) and self._group.wait(self._index, 1) is None:
+                    self._kill()
+                    raise ChildGone("protocol", f"the request channel was closed by the "
+                                                f"solution during {what}") from None
+                raise self._death(what) from None
+
+    def _read(self, timeout_s: float, what: str) -> tuple[str, dict, bytes]:
+        """One frame, read to its last byte by the call's deadline or the budget's."""
+        limit, kind = self._limit(timeout_s)
         try:
             return read_frame(_Deadline(self._res.fileno(), limit))
         except TimeoutError:
-            self._timed_out = True
-            self._kill()
-            if kind == "budget":
-                raise ChildGone("budget", f"the solution's time budget ran out during {what}"
-                                ) from None
-            raise ChildGone("timeout", f"{what} did not finish within {timeout_s:g} s") from None
+            raise self._late(kind, timeout_s, what) from None
         except EOFError:
             raise self._death(what) from None
         except ProtocolError as exc:
@@ -491,13 +566,14 @@ class Sandbox:
         return header
 
     def load(self, path: str, slot: int = 0) -> dict[str, Any]:
-        """Copies ``path`` into the scratch directory and imports it in the child."""
+        """Sends the solution file ``path`` to the child, which imports it from its scratch
+        directory (:func:`read_solution`: a regular file, never through a link)."""
         if self.hello is None:
             self.wait_hello()
-        target = os.path.join(self.scratch, f"solution_{slot}.py")
-        shutil.copyfile(path, target)
-        self._copies[target] = os.path.abspath(path)
-        write_request(self._req_w, {"op": OP_LOAD, "slot": slot, "path": target})
+        source = read_solution(path)
+        self._copies[os.path.join(self.scratch, solution_name(slot))] = os.path.abspath(path)
+        self._send({"op": OP_LOAD, "slot": slot, "source": encode_source(source)},
+                   "the import of the solution")
         kind, header, _ = self._read(self.limits.timeout_s, "the import of the solution")
         if kind != LOAD or header.get("slot") != slot:
             raise ChildGone("protocol", f"expected the load result, got {kind!r}")
@@ -526,10 +602,15 @@ class Sandbox:
         """Calls the loaded solution on ``cases``; returns the per-case frames and the end frame.
 
         Each call has its own deadline of ``limits.timeout_s``. ``on_result(index, header,
-        data)`` is called as results arrive. If the child dies part-way, :class:`ChildGone`
-        carries the index of the case in progress as ``.index``.
+        data)`` is called as results arrive (the frames are then not kept: the list returned is
+        empty). If the child dies part-way, :class:`ChildGone` carries the index of the case in
+        progress as ``.index``.
         """
-        write_request(self._req_w, {"op": OP_RUN, "slot": slot, "cases": cases})
+        try:
+            self._send({"op": OP_RUN, "slot": slot, "cases": cases}, "the request of a run")
+        except ChildGone as gone:
+            gone.index = 0
+            raise
         results: list[tuple[dict, bytes]] = []
         for index, case in enumerate(cases):
             try:
@@ -544,8 +625,9 @@ class Sandbox:
                 gone.index = index
                 raise gone
             header = self._own_names(header)
-            results.append((header, data))
-            if on_result is not None:
+            if on_result is None:
+                results.append((header, data))
+            else:
                 on_result(index, header, data)
         kind, end, _ = self._read(self.limits.timeout_s, "the end of the run")
         if kind != END:

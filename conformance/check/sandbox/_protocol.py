@@ -5,7 +5,10 @@ Both sides import this module: the parent as ``conformance.check.sandbox._protoc
 library only.
 
 * parent -> child, on the request pipe: frames ``>I length`` + UTF-8 JSON. ``{"op": "load",
-  "slot", "path"}`` imports a file; ``{"op": "run", "slot", "cases": [...]}`` calls it on each
+  "slot", "source"}`` writes the solution's bytes (base64) into the child's own scratch
+  directory as ``solution_<slot>.py`` and imports it (the grader never writes into a child's
+  directory, which may be a file system of the child's own); ``{"op": "run", "slot",
+  "cases": [...]}`` calls it on each
   case (:func:`encode_case`: ``x`` as hex of little-endian float32 bytes, ``scale`` as
   ``float.hex``, so every value, NaN and infinities included, crosses exactly; the solution
   gets ``x`` as a JAX array); ``{"op": "bye"}`` ends the session.
@@ -14,6 +17,12 @@ library only.
   import's outcome), :data:`RESULT` (one case's outcome; ``data`` is the result as
   little-endian float64, lossless for every float dtype the result may have), :data:`END`
   (end of a run: warnings, purity).
+
+Header fields, by frame: :data:`HELLO` ``python, numpy, jax, flax, prng_mode, x64, cache, pid,
+confinement``; :data:`LOAD` ``slot, ok, seconds`` and, when not ok, ``kind`` (one of
+:data:`LOAD_KINDS`) with ``names`` | ``type`` | ``exc_type, message, line, text, traceback``;
+:data:`RESULT` ``i, status, seconds, type`` and, by status, ``dtype, shape[, elided]`` |
+``exc_type, message, traceback``; :data:`END` ``slot, warnings, purity``.
 
 The solution runs in the child and may write to the result pipe itself, so the parent
 validates every frame (:func:`read_frame`) and every field it reads.
@@ -29,7 +38,9 @@ from typing import Any, BinaryIO
 MAGIC = b"NNXC"
 _FRAME = struct.Struct(">cII")
 MAX_HEADER = 1 << 16
-MAX_ELEMENTS = 1 << 20  # larger than any output the cases ask for
+#: The largest array a result frame carries (far above any output the cases ask for); a larger
+#: one is sent as its shape and dtype alone (``elided``).
+MAX_ELEMENTS = 1 << 16
 MAX_TEXT = 2000
 MAX_WARNINGS = 20  # distinct warnings a child reports (and the check shows)
 #: The exit code of a child whose channel the solution closed or broke (never a verdict of
@@ -102,10 +113,10 @@ def read_frame(stream: BinaryIO) -> tuple[str, dict, bytes]:
     return kind, header, read_exact(stream, n_data)
 
 
-def write_request(fd: int, message: dict) -> None:
-    """Sends one request frame to the child."""
+def request_frame(message: dict) -> bytes:
+    """One request frame for the child (the parent writes it under its own deadline)."""
     payload = json.dumps(message).encode("utf-8")
-    write_all(fd, struct.pack(">I", len(payload)) + payload)
+    return struct.pack(">I", len(payload)) + payload
 
 
 def encode_case(index: int, seed: int, features: int, float_args: bool, scale: float,
@@ -128,6 +139,25 @@ def read_request(stream: BinaryIO) -> dict:
     """Reads one request frame (child side)."""
     (length,) = struct.unpack(">I", read_exact(stream, 4))
     return json.loads(read_exact(stream, length).decode("utf-8"))
+
+
+def encode_source(source: bytes) -> str:
+    """A solution's bytes as the ``source`` of a load request."""
+    import base64
+
+    return base64.b64encode(source).decode("ascii")
+
+
+def decode_source(text: str) -> bytes:
+    """The inverse of :func:`encode_source`."""
+    import base64
+
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def solution_name(slot: int) -> str:
+    """The file name a solution gets in its child's scratch directory."""
+    return f"solution_{slot}.py"
 
 
 def decode_case(case: dict) -> tuple[int, Any, Any, float, bytes]:

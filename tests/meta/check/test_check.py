@@ -235,8 +235,8 @@ def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
                                           "actual", "reproducer"}
     assert set(bad["environment"]) == {"python", "jax", "flax", "numpy", "prng_mode", "x64"}
     assert set(bad["confinement"]) == {"landlock_abi", "writes", "reads", "tcp", "signals",
-                                       "user", "nproc", "read_capability", "pid_namespace",
-                                       "fsize_mb"}
+                                       "user", "nproc", "read_capability", "namespaces",
+                                       "fsize_mb", "scratch_mb"}
     assert isinstance(bad["salt"], int)
     assert "solutions per minute" in capsys.readouterr().out
 
