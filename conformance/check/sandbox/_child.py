@@ -366,6 +366,7 @@ def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None  # recomputed from TMPDIR on next use
     pid = os.getpid()  # as the zygote and the grader know it (the server's own may be 2)
+    memory_mb = _confine.join_cgroups(pid, int(config.get("memory_mb", 4096)))
     namespace = _in_namespace((req_fd, res_fd))
     scratch_mb = _confine.private_scratch(scratch, _confine.child_user(pid)) if namespace \
         else None
@@ -376,7 +377,7 @@ def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
     user = _confine.drop_privileges(scratch, needed, int(config.get("nproc", 512)), pid)
     confinement = _confine.landlock([scratch], readable)
     confinement.update(user, namespaces=namespace, fsize_mb=_confine.FSIZE_MB,
-                       scratch_mb=scratch_mb)
+                       scratch_mb=scratch_mb, memory_mb=memory_mb)
     return _serve(req_fd, res_fd, dict(hello, pid=pid, confinement=confinement))
 
 
@@ -386,7 +387,8 @@ def main(argv: list[str]) -> int:
     ``CONFIG`` is a JSON object: ``jax``, the ``jax.config`` settings to apply (the
     compilation cache's, read-only for the children, or ``{}``); ``cache``, the cache's
     directory; ``hidden``, paths no child may read (the grader's packages, the solutions'
-    folders); ``nproc``, each child's process limit. Each ``SPEC`` is
+    folders); ``nproc``, each child's process limit. ``MEMORY_MB`` bounds each process and,
+    where the grader is root, each child's processes together (a cgroup). Each ``SPEC`` is
     ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets the limits
     (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the children and
     reports, as JSON lines on ``STATUS_FD``, each child's ``pid`` and then its wait
@@ -397,6 +399,7 @@ def main(argv: list[str]) -> int:
 
     _confine.die_with_parent(signal.SIGTERM)
     status_fd, config = int(argv[1]), json.loads(argv[2])
+    config["memory_mb"] = int(argv[3])
     _confine.set_limits(int(argv[3]), int(argv[4]))
     specs = []
     for spec in argv[5:]:
@@ -411,6 +414,8 @@ def main(argv: list[str]) -> int:
             except OSError:
                 pass
         _confine.end_orphans(keep=set(), seconds=2.0)
+        for pid in children:
+            _confine.remove_cgroups(pid)
         for spec in specs:
             shutil.rmtree(spec[4], ignore_errors=True)
         os._exit(0)
@@ -451,7 +456,9 @@ def main(argv: list[str]) -> int:
         # finds the child's output pipes closed (an orphan could otherwise hold them open).
         _confine.end_orphans(keep=set(children))
         if worker is not None:
-            _status(status_fd, {"worker": worker, "status": status})
+            oom = _confine.out_of_memory(pid)
+            _confine.remove_cgroups(pid)
+            _status(status_fd, {"worker": worker, "status": status, "oom": oom})
     _confine.end_orphans(keep=set())
     return 0
 

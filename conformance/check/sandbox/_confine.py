@@ -158,6 +158,86 @@ def mirror_exit(status: int) -> None:
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
 
 
+# --------------------------------------------------------------------------- cgroups
+
+_CGROUP_ROOT = "/sys/fs/cgroup"
+#: The cgroup v1 controllers a child gets a group of its own in: its memory in all, and its
+#: share of the CPU (whatever sessions its processes take, they share one weight).
+_CONTROLLERS = ("memory", "cpu")
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup v1 directory for ``controller``, or None."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as groups:
+            for line in groups:
+                _, names, path = line.rstrip("\n").split(":", 2)
+                if controller in names.split(","):
+                    return os.path.join(_CGROUP_ROOT, controller, path.lstrip("/"))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def cgroup_paths(child: int) -> dict[str, str]:
+    """Controller -> the cgroup of the child whose host pid is ``child`` (see
+    :func:`join_cgroups`), beneath the grader's own cgroup of that controller."""
+    paths = {}
+    for controller in _CONTROLLERS:
+        own = _own_cgroup(controller)
+        if own is not None:
+            paths[controller] = os.path.join(own, f"nnx-check-{child}")
+    return paths
+
+
+def join_cgroups(child: int, memory_mb: int) -> int | None:
+    """Puts this process, and all it will start, into cgroups of its own (root, cgroup v1):
+    ``memory_mb`` of memory for all its processes together (``RLIMIT_AS`` bounds each one
+    alone), and a CPU group of its own, so that a solution's processes, however many sessions
+    they take, share one child's share of the CPU. Returns the memory limit in MB, or None
+    where the kernel or the grader's privileges offer no memory cgroup."""
+    if not _IS_LINUX or os.geteuid() != 0:
+        return None
+    limited = None
+    for controller, path in cgroup_paths(child).items():
+        try:
+            os.makedirs(path, exist_ok=True)
+            if controller == "memory":
+                with open(os.path.join(path, "memory.limit_in_bytes"), "w") as limit:
+                    limit.write(str(memory_mb << 20))
+            with open(os.path.join(path, "cgroup.procs"), "w") as procs:
+                procs.write(str(os.getpid()))
+        except OSError:
+            continue
+        if controller == "memory":
+            limited = memory_mb
+    return limited
+
+
+def out_of_memory(child: int) -> bool:
+    """Whether the memory cgroup of ``child`` killed a process for its limit."""
+    path = cgroup_paths(child).get("memory")
+    if path is not None:
+        try:
+            with open(os.path.join(path, "memory.oom_control"), encoding="ascii") as control:
+                for line in control:
+                    name, _, value = line.partition(" ")
+                    if name == "oom_kill" and int(value) > 0:
+                        return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+def remove_cgroups(child: int) -> None:
+    """Removes the (now empty) cgroups of ``child``."""
+    for path in cgroup_paths(child).values():
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
 # --------------------------------------------------------------------------- the user
 
 

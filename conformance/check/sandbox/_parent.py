@@ -307,6 +307,8 @@ class _Zygote:
         self._cond = threading.Condition()
         self._pids: dict[int, int] = {}
         self._codes: dict[int, int] = {}
+        #: Children whose memory cgroup killed a process for its limit.
+        self.oom: set[int] = set()
         self._ended = False
         self._open = set(range(count))
         threading.Thread(target=self._read_status, daemon=True).start()
@@ -326,6 +328,8 @@ class _Zygote:
                     self._pids.setdefault(k, pid)
                 if code is not None:
                     self._codes.setdefault(k, code)
+                if message.get("oom") is True:
+                    self.oom.add(k)
                 self._cond.notify_all()
         with self._cond:
             self._ended = True
@@ -546,6 +550,9 @@ class Sandbox:
                                      "(sys.exit, os._exit or similar)")
         sig = -code
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if self._index in self._group.oom:
+            return ChildGone("memory", f"the solution's processes ran out of memory "
+                                       f"({self.limits.memory_mb} MB in all) during {what}")
         if sig == signal.SIGXCPU:
             return ChildGone("cpu_time", f"the CPU time limit ({self.limits.cpu_s} s) ran out "
                                          f"during {what}")

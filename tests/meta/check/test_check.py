@@ -236,7 +236,7 @@ def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
     assert set(bad["environment"]) == {"python", "jax", "flax", "numpy", "prng_mode", "x64"}
     assert set(bad["confinement"]) == {"landlock_abi", "writes", "reads", "tcp", "signals",
                                        "user", "nproc", "read_capability", "namespaces",
-                                       "fsize_mb", "scratch_mb"}
+                                       "fsize_mb", "scratch_mb", "memory_mb"}
     assert isinstance(bad["salt"], int)
     assert "solutions per minute" in capsys.readouterr().out
 

@@ -171,6 +171,16 @@ def test_a_fork_storm_is_bounded_and_ends_with_the_check():
     assert users and min(users) > 0 and not _processes_of(users)
 
 
+@pytest.mark.skipif(not ROOTED, reason="a memory cgroup of a child's own needs root")
+def test_a_childs_processes_share_one_memory_limit():
+    result = _check("forks_memory", limits=Limits(timeout_s=60.0, memory_mb=2048, cpu_s=300))
+    if result.confinement["memory_mb"] is None:
+        pytest.skip("this kernel offers the grader no memory cgroup (reported)")
+    assert result.confinement["memory_mb"] == 2048
+    held = [int(n) for n in _tagged(result, "HELD")]
+    assert all(n < 3 for n in held), result.output  # 4.5 GiB could not all be held at once
+
+
 @pytest.mark.skipif(not ROOTED, reason="the scratch file system of a child's own needs root")
 def test_what_a_solution_may_write_is_bounded():
     result = _check("fills_scratch")
