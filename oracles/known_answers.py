@@ -35,6 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from implementations._float_variants import installed_jaxlib
+
 VECTOR_DIR = pathlib.Path(__file__).resolve().parent / "known_answers"
 FORMAT = 1
 MODES = ("partitionable", "legacy")
@@ -128,16 +130,6 @@ def compute(case: Case | dict, mode: str, implementation: ModuleType | None = No
         "output_f32_hex": f32_hex(out),
         "output": [float(v) for v in np.asarray(out, dtype=np.float32)],
     }
-
-
-def installed_jaxlib() -> str | None:
-    """The installed jaxlib's version (what decides the float variant)."""
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("jaxlib")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def variant_for(data: dict[str, Any], jaxlib: str | None) -> dict[str, Any] | None:
