@@ -33,6 +33,7 @@ import math
 import os
 import pathlib
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -60,6 +61,8 @@ _HEADER = """# Float variants: the ports against each jaxlib, all 2**23 mantissa
 Measured outputs of `python oracles/prove_float_variants.py`, one section per run (appended by
 the script; see its docstring). Each run compares `truncated_normal(-2, 2)` for every 23-bit
 mantissa between the installed jaxlib's JAX and the ports' float variant for that jaxlib.
+`python oracles/prove_glibc_logf.py` appends its check of the glibc `logf` the `jaxlib-0.7.0`
+variant evaluates.
 """
 
 
@@ -259,12 +262,16 @@ def summary(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def record(run: dict[str, Any], results: pathlib.Path, samples: pathlib.Path) -> None:
-    """Appends the summary to ``results`` and files the run's sample in ``samples``."""
-    text = summary(run)
+def append_section(text: str, results: pathlib.Path = RESULTS) -> None:
+    """Appends a Markdown section to the results file (created with its header if missing)."""
     new = not results.exists()
     with open(results, "a", encoding="utf-8") as handle:
         handle.write((_HEADER if new else "") + "\n" + text)
+
+
+def record(run: dict[str, Any], results: pathlib.Path, samples: pathlib.Path) -> None:
+    """Appends the summary to ``results`` and files the run's sample in ``samples``."""
+    append_section(summary(run), results)
     first = run["runs"][0]
     if "sample" not in first or not run["passed"]:
         return
@@ -281,7 +288,9 @@ def record(run: dict[str, Any], results: pathlib.Path, samples: pathlib.Path) ->
         **first["sample"]}
     data["runs"] = dict(sorted(data["runs"].items(),
                                key=lambda item: tuple(int(p) for p in item[0].split(".")[:3])))
-    samples.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]",  # each flat list on one line
+                  lambda m: "[" + " ".join(m.group(1).split()) + "]", json.dumps(data, indent=1))
+    samples.write_text(text + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

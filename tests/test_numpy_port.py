@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pathlib
 import platform
 import subprocess
 import sys
@@ -228,6 +229,35 @@ def test_glibc_logf_matches_the_hosts_libm():
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     same = ~np.isnan(want)
     np.testing.assert_array_equal(bits_of(got[same]), bits_of(want[same]))
+
+
+# Written by oracles/prove_float_variants.py from runs under each jaxlib (see its docstring).
+VARIANT_SAMPLES = json.loads(
+    (pathlib.Path(REPO) / "oracles" / "float_variant_samples.json").read_text(encoding="utf-8"))
+
+
+def test_every_older_variant_has_measured_samples():
+    measured = {run["variant"] for run in VARIANT_SAMPLES["runs"].values()}
+    assert measured == set(FLOAT_VARIANTS[:-1])  # the newest differs from itself nowhere
+
+
+@pytest.mark.parametrize("jaxlib", sorted(VARIANT_SAMPLES["runs"]))
+def test_variant_reproduces_its_jaxlib_where_the_newest_does_not(jaxlib):
+    """Mantissas where the recorded jaxlib's JAX differed from the newest variant: the variant
+    the mapping picks for that jaxlib gives JAX's bits, the newest gives other bits, on the
+    float path and in the table."""
+    run = VARIANT_SAMPLES["runs"][jaxlib]
+    assert run["variant"] == float_variant_for(jaxlib) != NEWEST
+    k = np.array(run["mantissas"], dtype=np.uint32)
+    jax_bits = [int(h, 16) for h in run["jax_f32_hex"]]
+    newest_bits = [int(h, 16) for h in run["newest_f32_hex"]]
+    assert all(a != b for a, b in zip(jax_bits, newest_bits)) and len(k) >= 8
+    got = _np_float32.truncnorm_from_mantissa(k, run["fused"], run["variant"])
+    assert bits_of(got).tolist() == jax_bits
+    table = numpy_port.truncnorm_table(run["fused"], run["variant"])
+    assert bits_of(table[k]).tolist() == jax_bits
+    newest = _np_float32.truncnorm_from_mantissa(k, run["fused"], NEWEST)
+    assert bits_of(newest).tolist() == newest_bits
 
 
 # --------------------------------------------------------------------------- against JAX

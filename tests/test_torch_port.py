@@ -583,6 +583,23 @@ def test_float_variants_agree_with_the_numpy_port():
                           _bits(_np_float32.glibc_logf(y)))
 
 
+@pytest.mark.torch
+@needs_torch
+def test_variants_reproduce_their_jaxlib_where_the_newest_does_not():
+    """The torch port on the mantissas recorded by ``oracles/prove_float_variants.py`` where a
+    jaxlib's JAX differed from the newest variant: its mapped variant gives JAX's bits there,
+    the newest the other recorded bits."""
+    from implementations._float_variants import FLOAT_VARIANTS, NEWEST, float_variant_for
+    samples = json.loads((ROOT / "oracles" / "float_variant_samples.json").read_text())
+    assert {run["variant"] for run in samples["runs"].values()} == set(FLOAT_VARIANTS[:-1])
+    for jaxlib, run in samples["runs"].items():
+        assert run["variant"] == float_variant_for(jaxlib) != NEWEST
+        k = torch.tensor(run["mantissas"], dtype=torch.int32)
+        for variant, key in ((run["variant"], "jax_f32_hex"), (NEWEST, "newest_f32_hex")):
+            got = _bits(F.truncated_normal_z(k, run["fused"], variant).numpy())
+            assert [f"{int(b):08x}" for b in got] == run[key], (jaxlib, variant)
+
+
 # --------------------------------------------------------------------------- without JAX / torch
 
 NUMPY_AGREEMENT_SCRIPT = """
