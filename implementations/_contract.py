@@ -51,6 +51,9 @@ from typing import Any, Literal, Mapping, NamedTuple, Protocol
 
 import numpy as np
 
+from implementations._float_variants import (FLOAT_VARIANT_DOMAIN, FLOAT_VARIANTS,
+                                             host_float_variant)
+
 PrngMode = Literal["partitionable", "legacy"]
 PRNG_MODES: tuple[str, ...] = ("partitionable", "legacy")
 SEED_MIN = -(2**63)
@@ -231,9 +234,6 @@ def resolve_float_variant(float_variant: Any) -> str:
     Raises:
         InputDomainError: ``float_variant`` is not None or one of the variant names.
     """
-    from implementations._float_variants import (FLOAT_VARIANT_DOMAIN, FLOAT_VARIANTS,
-                                                 host_float_variant)
-
     if float_variant is None:
         return host_float_variant()
     if isinstance(float_variant, str) and float_variant in FLOAT_VARIANTS:

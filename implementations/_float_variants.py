@@ -72,6 +72,7 @@ def installed_jaxlib() -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)  # installed_jaxlib is fixed for the process
 def host_float_variant() -> str:
     """The float variant of the installed jaxlib (the newest when there is none)."""
     return float_variant_for(installed_jaxlib())
