@@ -9,8 +9,16 @@ code each release dumps with ``XLA_FLAGS=--xla_dump_to=DIR``):
   ``x + fma(x * x2, num / den, -(x2 * 0.5))``. The ``log(1 + x)`` branch is XLA's inline
   Cephes polynomial, as in the newest releases.
 * ``jaxlib-0.7.0`` (jaxlib 0.7.0 ... 0.8.1): the small-|x| branch is the newest one, but
-  ``log(1 + x)`` is ``llvm.log``, scalarised into calls of the host libm's ``logf`` (glibc's
-  table-driven float64 evaluation on Linux).
+  ``log(1 + x)`` is ``llvm.log``, and where LLVM vectorizes the loop (``llvm.log.v8f32``,
+  ``v4f32``) the backend scalarises it into calls of the host libm's ``logf`` (glibc's
+  table-driven float64 evaluation on Linux); XLA replaces the scalar ``llvm.log.f32`` of
+  iterations left unvectorized with its inline Cephes polynomial (the newest variant's). So an
+  element's rounding depends on its place in the kernel's loop: for a partitionable (m, n)
+  kernel the vectorized elements were measured as the first 8 * (n // 8) columns for n >= 32,
+  4 * (n // 4) for 16 <= n < 32, all of them for n == 8, none for other n >= 5, and whole rows
+  for n <= 4; legacy kernels and other releases' LLVM differ. The ports compute every element
+  the vectorized (glibc) way: exact for every mantissa of a vectorized loop, not yet for the
+  unvectorized elements of a kernel (``oracles/float_variants.md`` measures both).
 * ``jaxlib-0.8.2`` (jaxlib 0.8.2 and later): ``xla.log1p`` inlines both branches with
   ``x + fma(x2, -0.5, tail)`` and the Cephes log; the ports' original path.
 

@@ -14,11 +14,17 @@ and, on an FMA host, again in a child process limited to ``--xla_cpu_max_isa=AVX
 fusion). It also counts how the other variants fare, so the mapping is shown to be the only
 one that fits.
 
+Whole kernels are checked too: XLA:CPU compiles one fusion per kernel shape, and an element's
+arithmetic can depend on its place in the loop (jaxlib 0.7.0 ... 0.8.1 call glibc's ``logf``
+only from vectorized iterations; see ``implementations._float_variants``). For each shape in
+``KERNEL_SHAPES`` and both PRNG modes, a probe compiled to the kernel's own fusion (checked:
+same fused HLO, same output for real bits) is fed mantissas where the variants disagree.
+
 It prints a summary and appends it as a section to ``oracles/float_variants.md``; for a jaxlib
 whose rounding differs from the newest, it records a sample of the differing mantissas with
 JAX's and the newest variant's values in ``oracles/float_variant_samples.json`` (the tests
-read it). ``--no-record`` only prints. The exit status is 0 only if every comparison of the
-mapped variant is identical.
+read it). ``--no-record`` only prints. The exit status is 0 only if every mantissa comparison
+of the mapped variant is identical (the kernel counts are reported, not gated on).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from implementations import _keys, numpy_port  # noqa: E402
 from implementations._float_variants import (FLOAT_VARIANTS, NEWEST,  # noqa: E402
                                              float_variant_for, installed_jaxlib)
 from implementations._np_float32 import truncnorm_from_mantissa  # noqa: E402
+from conformance._cases import SHAPE_POOL  # noqa: E402
 
 MANTISSAS = 1 << 23
 RESULTS = ROOT / "oracles" / "float_variants.md"
@@ -134,6 +141,114 @@ def _identical(a: np.ndarray, b: np.ndarray) -> int:
     return int((_bits(a) == _bits(b)).sum())
 
 
+# Kernel shapes: the conformance suite's pool plus shapes whose loops XLA:CPU vectorizes
+# differently (inner widths 5 ... 9, 31, 33, rows 17 and 100).
+KERNEL_SHAPES = tuple(sorted(set(SHAPE_POOL) | {
+    (2, 31), (17, 33), (64, 10), (100, 7), (64, 64), (7, 5), (33, 9), (100, 2), (1, 40)}))
+
+
+def _float_path(bits, shape):
+    """``jax.random.truncated_normal(key, -2, 2, shape)`` after its random bits
+    (``jax/_src/random.py``: ``_truncated_normal`` and ``_uniform``), fed with given bits."""
+    import jax.numpy as jnp
+    from jax import lax
+    dtype = jnp.float32
+    sqrt2 = np.array(np.sqrt(2), dtype)
+    lower, upper = lax.convert_element_type(-2.0, dtype), lax.convert_element_type(2.0, dtype)
+    a, b = lax.erf(lower / sqrt2), lax.erf(upper / sqrt2)
+    minval = lax.broadcast_to_rank(a, len(shape))
+    maxval = lax.broadcast_to_rank(b, len(shape))
+    float_bits = lax.bitwise_or(lax.shift_right_logical(bits, np.array(9, np.uint32)),
+                                np.array(1.0, dtype).view(np.uint32))
+    floats = lax.bitcast_convert_type(float_bits, dtype) - np.array(1.0, dtype)
+    u = lax.max(minval, lax.reshape(floats * (maxval - minval) + minval, shape))
+    out = sqrt2 * lax.erf_inv(u)
+    return jnp.clip(out, lax.nextafter(lower, np.array(np.inf, dtype)),
+                    lax.nextafter(upper, np.array(-np.inf, dtype)))
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_probe(shape: tuple[int, int], mode: str):
+    """A jitted program whose truncated-normal fusion is the one ``truncated_normal(key, -2,
+    2, shape)`` compiles to in PRNG ``mode``, with the two threefry outputs as arguments:
+    partitionable xors two ``shape`` arrays, legacy concatenates two halves (dropping the
+    padding word of an odd count) and reshapes (``jax/_src/prng.py``)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    n = math.prod(shape)
+    if mode == "partitionable":
+        return jax.jit(lambda y0, y1: _float_path(y0 ^ y1, shape))
+
+    def legacy(y0, y1):
+        words = jnp.concatenate([y0, y1])
+        return _float_path(lax.reshape(words[:-1] if n % 2 else words, shape), shape)
+    return jax.jit(legacy)
+
+
+def _probe_args(bits: np.ndarray, shape: tuple[int, int], mode: str):
+    if mode == "partitionable":
+        return bits.reshape(shape), np.zeros(shape, np.uint32)
+    padded = np.concatenate([bits, np.zeros(bits.size % 2, np.uint32)])
+    return padded[:padded.size // 2], padded[padded.size // 2:]
+
+
+def _fusion_lines(hlo: str) -> list[str]:
+    """The truncated-normal fusion's instructions, names dropped, in sorted order."""
+    found = re.search(r"\n(%fused_computation[^\n]*-> f32\[[^\n]*\{\n.*?\n\})", hlo, re.S)
+    body = re.sub(r", metadata=\{[^}]*\}", "", found.group(1) if found else "")
+    return sorted(re.sub(r"%[A-Za-z_.0-9-]+|param_[0-9.]+", "%", body).splitlines())
+
+
+def _probe_is_faithful(shape: tuple[int, int], mode: str) -> bool:
+    """The probe compiles to the real fusion and gives the real output for real bits."""
+    import jax
+    import jax.numpy as jnp
+    old = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", mode == "partitionable")
+    try:
+        key = jax.random.key(7)
+        real_fn = jax.jit(lambda k: jax.random.truncated_normal(k, -2, 2, shape, jnp.float32))
+        real = np.asarray(real_fn(key))
+        real_hlo = real_fn.lower(key).compile().as_text()
+        bits = np.asarray(jax.random.bits(key, shape, jnp.uint32)).reshape(-1)
+    finally:
+        jax.config.update("jax_threefry_partitionable", old)
+    args = _probe_args(bits, shape, mode)
+    probe = _kernel_probe(shape, mode)
+    same_hlo = _fusion_lines(real_hlo) == _fusion_lines(probe.lower(*args).compile().as_text())
+    return same_hlo and _identical(np.asarray(probe(*args)), real) == bits.size
+
+
+def compare_kernels(fused: bool, variant: str, ports: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Whole kernels: every element of each shape in :data:`KERNEL_SHAPES`, both PRNG modes,
+    fed with mantissas where the float variants disagree, through a probe of the kernel's own
+    fusion (XLA:CPU may compile an element differently by its place in the loop)."""
+    names = list(ports)
+    telling = np.zeros(MANTISSAS, dtype=bool)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            telling |= _bits(ports[a]) != _bits(ports[b])
+    pool = np.flatnonzero(telling).astype(np.uint32)
+    out: dict[str, Any] = {"fused": fused, "shapes": 0, "identical_shapes": 0, "elements": 0,
+                           "identical_elements": 0, "faithful": 0, "differing": []}
+    for shape in KERNEL_SHAPES:
+        n = math.prod(shape)
+        k = pool[(np.arange(n, dtype=np.int64) * 7919 + n) % pool.size]
+        for mode in ("partitionable", "legacy"):
+            out["faithful"] += _probe_is_faithful(shape, mode)
+            z = np.asarray(_kernel_probe(shape, mode)(*_probe_args(k << np.uint32(9), shape,
+                                                                    mode))).reshape(-1)
+            same = _identical(z, ports[variant][k])
+            out["shapes"] += 1
+            out["elements"] += n
+            out["identical_shapes"] += same == n
+            out["identical_elements"] += same
+            if same != n:
+                out["differing"].append(f"{shape[0]}x{shape[1]} {mode}: {n - same}/{n}")
+    return out
+
+
 def compare(fused: bool, variant: str, with_torch: bool, others: bool) -> dict[str, Any]:
     """JAX in this process against the ports, for all mantissas, with FMA setting ``fused``."""
     expected = jax_z(1, 0, MANTISSAS)
@@ -146,9 +261,11 @@ def compare(fused: bool, variant: str, with_torch: bool, others: bool) -> dict[s
         out["torch"] = _identical(torch_z(fused, variant), expected)
     if not others:
         return out
-    out["others"] = {name: _identical(numpy_z(fused, name), expected)
-                     for name in FLOAT_VARIANTS if name != variant}
-    newest = ours if variant == NEWEST else numpy_z(fused, NEWEST)
+    ports = {name: ours if name == variant else numpy_z(fused, name) for name in FLOAT_VARIANTS}
+    out["others"] = {name: _identical(z, expected) for name, z in ports.items()
+                     if name != variant}
+    out["kernels"] = compare_kernels(fused, variant, ports)
+    newest = ports[NEWEST]
     differ = np.flatnonzero(_bits(newest) != _bits(expected))
     out["differing_from_newest"] = int(differ.size)
     if differ.size:
@@ -227,14 +344,18 @@ def prove(with_torch: bool) -> dict[str, Any]:
     keys = ("numpy", "numpy_table", "torch")
     run["passed"] = all(r.get(k, MANTISSAS) == MANTISSAS for r in run["runs"] for k in keys
                         if "error" not in r) and all("error" not in r for r in run["runs"])
+    kernels = run["runs"][0]["kernels"]
+    run["kernels_passed"] = kernels["identical_shapes"] == kernels["shapes"] == kernels["faithful"]
     return run
 
 
 def summary(run: dict[str, Any]) -> str:
     """The run as a Markdown section (also what is printed)."""
     v, h = run["versions"], run["host"]
-    lines = [f"## jaxlib {v['jaxlib']}: variant `{run['variant']}`, "
-             f"{'identical' if run['passed'] else 'NOT identical'} ({run['date']})", "",
+    kernels = run["runs"][0]["kernels"]
+    lines = [f"## jaxlib {v['jaxlib']}: variant `{run['variant']}`, mantissas "
+             f"{'identical' if run['passed'] else 'NOT identical'}, kernels "
+             f"{kernels['identical_shapes']}/{kernels['shapes']} identical ({run['date']})", "",
              f"- command: `{run['command']}` ({run['python']})",
              f"- versions: Python {v['python']}, jax {v['jax']}, jaxlib {v['jaxlib']}, "
              f"numpy {v['numpy']}, torch {v['torch'] or 'not installed'}",
@@ -259,6 +380,15 @@ def summary(run: dict[str, Any]) -> str:
     lines += ["", f"Other variants (NumPy, XLA fuses {first['fused']}), identical mantissas: "
               f"{others}. JAX differs from the newest variant (`{NEWEST}`) at "
               f"{first['differing_from_newest']} mantissas.", ""]
+    lines += [f"Kernels (NumPy float path per element, XLA fuses {first['fused']}): "
+              f"{kernels['shapes'] // 2} shapes x 2 PRNG modes, every element a mantissa where "
+              f"the variants disagree, through a probe of the kernel's fusion (faithful: "
+              f"{kernels['faithful']}/{kernels['shapes']}): {kernels['identical_shapes']}/"
+              f"{kernels['shapes']} kernels identical, {kernels['identical_elements']}/"
+              f"{kernels['elements']} elements."]
+    if kernels["differing"]:
+        lines.append("Differing (elements): " + ", ".join(kernels["differing"]) + ".")
+    lines.append("")
     return "\n".join(lines)
 
 
