@@ -28,7 +28,7 @@ def main() -> None:
 
     import jax
 
-    from implementations import _keys, nnx_compat, numpy_port
+    from implementations import _keys, host_float_variant, nnx_compat, numpy_port
 
     fused = fma_setting(args)
     results = Results()
@@ -48,7 +48,7 @@ def main() -> None:
                 record(f"kernel {tag} numpy direct", best(
                     lambda: numpy_port.kernel(key_data, *shape, args.mode, fused, table=False),
                     num, rep))
-            numpy_port._TABLES.pop(fused, None)
+            numpy_port._TABLES.pop((fused, host_float_variant()), None)
             start = time.perf_counter()
             got = numpy_port.kernel(key_data, *shape, args.mode, fused, table=True)
             record(f"kernel {tag} numpy table, cold (builds table)", time.perf_counter() - start)

@@ -18,9 +18,12 @@ from implementations._contract import (
     resolve_x64,
     validate,
 )
+from implementations._float_variants import (FLOAT_VARIANTS, float_variant_for,
+                                             host_float_variant, installed_jaxlib)
 from implementations._registry import IMPLEMENTATIONS, Entry, ImplementationUnavailable, get
 
 __all__ = [
+    "FLOAT_VARIANTS",
     "IMPLEMENTATIONS",
     "PRNG_MODES",
     "SEED_MAX",
@@ -29,7 +32,10 @@ __all__ = [
     "ImplementationUnavailable",
     "InputDomainError",
     "PureStateUpdate",
+    "float_variant_for",
     "get",
+    "host_float_variant",
+    "installed_jaxlib",
     "resolve_prng_mode",
     "resolve_x64",
     "validate",

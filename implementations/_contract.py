@@ -36,7 +36,8 @@ Every implementation module exposes two functions with these signatures:
 * ``initial_params(seed, in_features, features, *, prng_mode=None, **options)``: the model's
   state before scaling, ``{"bias": float32 (features,), "kernel": float32 (in_features, features)}``.
 
-``options`` are the keywords the registry entry declares (for example ``fma`` for the ports);
+``options`` are the keywords the registry entry declares (for example ``fma`` and
+``float_variant`` for the ports);
 out-of-domain input raises :class:`InputDomainError` before any work is done.
 """
 
@@ -49,6 +50,9 @@ import sys
 from typing import Any, Literal, Mapping, NamedTuple, Protocol
 
 import numpy as np
+
+from implementations._float_variants import (FLOAT_VARIANT_DOMAIN, FLOAT_VARIANTS,
+                                             host_float_variant)
 
 PrngMode = Literal["partitionable", "legacy"]
 PRNG_MODES: tuple[str, ...] = ("partitionable", "legacy")
@@ -220,6 +224,21 @@ def resolve_fma(fma: Any) -> bool:
     if isinstance(fma, (bool, np.bool_)):
         return bool(fma)
     raise InputDomainError("fma", _short(fma), FMA_DOMAIN)
+
+
+def resolve_float_variant(float_variant: Any) -> str:
+    """The ports' ``float_variant`` option: which jaxlib's float32 rounding of the truncated
+    normal to reproduce (``implementations._float_variants``). None -> the installed jaxlib's
+    (read from its metadata, no JAX needed; the newest without one); a name forces it.
+
+    Raises:
+        InputDomainError: ``float_variant`` is not None or one of the variant names.
+    """
+    if float_variant is None:
+        return host_float_variant()
+    if isinstance(float_variant, str) and float_variant in FLOAT_VARIANTS:
+        return float_variant
+    raise InputDomainError("float_variant", _short(float_variant), FLOAT_VARIANT_DOMAIN)
 
 
 def validate(seed: Any, x: Any, features: Any, scale: Any, prng_mode: Any = None) -> Inputs:

@@ -14,6 +14,11 @@ elements are repaired with the exact two-sum error. To keep NumPy calls few, cha
 :class:`_Deferred`, which checks all steps for midpoints at once and recomputes only the
 flagged elements with :func:`fma`.
 
+Older jaxlib releases lower ``log1p`` differently (``implementations._float_variants``); the
+``variant`` argument of :func:`log1p`, :func:`erf_inv` and :func:`truncnorm_from_mantissa`
+selects which one to reproduce (None: the installed jaxlib's). ``jaxlib-0.7.0`` calls glibc's
+``logf``, reproduced by :func:`glibc_logf` in float64.
+
 Values travel as float32 arrays. XLA flushes subnormals, NumPy does not; on this path the only
 subnormals are ``x * x**2`` in log1p for |u| < 1e-6, which vanish against ``-x**2 / 2`` either
 way (the table test compares all 2**23 inputs with JAX).
@@ -24,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from implementations import _xla_constants as C
+from implementations._contract import resolve_float_variant
+from implementations._float_variants import JAXLIB_0_4, JAXLIB_0_7
 
 _F32 = np.float32
 _F64 = np.float64
@@ -53,6 +60,10 @@ CLIP_LO = np.nextafter(_F32(-2), _F32(np.inf))
 CLIP_HI = np.nextafter(_F32(2), _F32(-np.inf))
 STDDEV_DIVISOR = f32(C.TRUNCNORM_STDDEV_DIVISOR)
 _FLT_MIN = _F32(np.finfo(np.float32).tiny)
+_GLIBC_INVC = np.array(C.GLIBC_LOGF_INVC, dtype=np.uint64).view(_F64)
+_GLIBC_LOGC = np.array(C.GLIBC_LOGF_LOGC, dtype=np.uint64).view(_F64)
+_GLIBC_LN2 = np.array(C.GLIBC_LOGF_LN2, dtype=np.uint64).view(_F64)[()]
+_GLIBC_A0, _GLIBC_A1, _GLIBC_A2 = np.array(C.GLIBC_LOGF_POLY, dtype=np.uint64).view(_F64)
 
 
 def _midpoints(s: np.ndarray) -> np.ndarray:
@@ -162,6 +173,22 @@ def _log1p_small(fma_, x: np.ndarray) -> np.ndarray:
     return x + (x2 * _F32(-0.5) + tail)
 
 
+def _log1p_small_fsub(fma_, x: np.ndarray) -> np.ndarray:
+    """:func:`_log1p_small` as jaxlib 0.4.26 ... 0.6.2 compile it (12 muladds).
+
+    Their IR ends in ``fsub(fmul(x * x2, num / den), fmul(x2, 0.5))``, and LLVM fuses the
+    left product: ``x + fma(x * x2, num / den, -(x2 * 0.5))`` (read off the object code).
+    """
+    x2 = x * x
+    den = x + LOG1P_DEN[1]
+    for coef in LOG1P_DEN[2:]:
+        den = fma_(den, x, coef)
+    num = fma_(LOG1P_NUM[0], x, LOG1P_NUM[1])
+    for coef in LOG1P_NUM[2:]:
+        num = fma_(num, x, coef)
+    return x + fma_(x * x2, num / den, -(x2 * _F32(0.5)))
+
+
 def _log_chain(fma_, r: np.ndarray, e: np.ndarray) -> np.ndarray:
     """Eigen's ``plog`` polynomial on the reduced argument ``r`` and exponent ``e`` (9)."""
     r2 = r * r
@@ -197,19 +224,68 @@ def _log(y: np.ndarray, fused: bool) -> np.ndarray:
     return res
 
 
-def log1p(x, fused: bool) -> np.ndarray:
-    """XLA:CPU's float32 ``log-plus-one`` (both branches, selected on |x| < sqrt(2) - 1)."""
+def glibc_logf(y) -> np.ndarray:
+    """glibc's float32 ``logf`` (2.28 and later), which jaxlib 0.7.0 ... 0.8.1 call.
+
+    Table-driven and evaluated in float64 (constants in ``_xla_constants``). glibc's x86-64
+    FMA build fuses its multiply-adds; the plain float64 evaluation here rounds to the same
+    float32 for every positive normal input (checked against libm.so.6 for all of them).
+    """
+    y = np.atleast_1d(np.asarray(y, dtype=_F32))
+    ix = y.view(np.uint32)
+    special = (ix - np.uint32(0x00800000)) >= np.uint32(0x7F800000 - 0x00800000)
+    if special.any():  # as glibc: subnormals rescaled by 2**23, the rest below
+        ix = np.where(ix < np.uint32(0x00800000),
+                      (y * _F32(2.0**23)).view(np.uint32) - np.uint32(23 << 23), ix)
+    tmp = ix - np.uint32(C.GLIBC_LOGF_OFF)
+    i = (tmp >> np.uint32(19)) & np.uint32(15)
+    k = (tmp.view(np.int32) >> np.int32(23)).astype(_F64)
+    z = (ix - (tmp & np.uint32(0xFF800000))).view(_F32).astype(_F64)
+    r = z * _GLIBC_INVC[i] - _F64(1)
+    y0 = _GLIBC_LOGC[i] + k * _GLIBC_LN2
+    r2 = r * r
+    p = _GLIBC_A1 * r + _GLIBC_A2
+    p = _GLIBC_A0 * r2 + p
+    res = (p * r2 + (y0 + r)).astype(_F32)
+    if special.any():
+        with np.errstate(invalid="ignore"):
+            res = np.where(y < 0, _F32(np.nan), res)
+            res = np.where(y == 0, _F32(-np.inf), res)
+            res = np.where(y == np.inf, _F32(np.inf), res)
+            res = np.where(np.isnan(y), y, res).astype(_F32)
+    return res
+
+
+def _glibc_log(y: np.ndarray, fused: bool) -> np.ndarray:
+    return glibc_logf(y)  # the host libm's code: XLA's fusion setting does not reach it
+
+
+# log1p's two branches per variant: (small-|x| chain, its muladd steps, log(1 + x)).
+_LOG1P_BRANCHES = {JAXLIB_0_4: (_log1p_small_fsub, 12, _log),
+                   JAXLIB_0_7: (_log1p_small, 11, _glibc_log)}
+_LOG1P_NEWEST = (_log1p_small, 11, _log)
+
+
+def log1p(x, fused: bool, variant: str | None = None) -> np.ndarray:
+    """XLA:CPU's float32 ``log-plus-one`` (both branches, selected on |x| < sqrt(2) - 1).
+
+    Args:
+        x: float32 values.
+        fused: whether XLA:CPU fuses multiply-adds on the host.
+        variant: the jaxlib float variant (``_float_variants``); None: the installed jaxlib's.
+    """
     x = np.atleast_1d(np.asarray(x, dtype=_F32))
+    chain, steps, log = _LOG1P_BRANCHES.get(resolve_float_variant(variant), _LOG1P_NEWEST)
     small = np.abs(x) < LOG1P_SMALL
     n_small = np.count_nonzero(small)
     if n_small == x.size:
-        return _run(_log1p_small, fused, 11, x)
+        return _run(chain, fused, steps, x)
     if n_small == 0:
-        return _log(x + _F32(1), fused)
+        return log(x + _F32(1), fused)
     out = np.empty_like(x)
-    out[small] = _run(_log1p_small, fused, 11, x[small])
+    out[small] = _run(chain, fused, steps, x[small])
     large = ~small
-    out[large] = _log(x[large] + _F32(1), fused)
+    out[large] = log(x[large] + _F32(1), fused)
     return out
 
 
@@ -227,10 +303,11 @@ def _horner_b(fma_, t: np.ndarray) -> np.ndarray:
     return p
 
 
-def erf_inv(u, fused: bool) -> np.ndarray:
-    """XLA's float32 ``erf_inv`` (Giles 2010), as XLA:CPU compiles it."""
+def erf_inv(u, fused: bool, variant: str | None = None) -> np.ndarray:
+    """XLA's float32 ``erf_inv`` (Giles 2010), as XLA:CPU compiles it (``variant``: see
+    :func:`log1p`, the only part that differs)."""
     u = np.atleast_1d(np.asarray(u, dtype=_F32))
-    w = -log1p(u * -u, fused)
+    w = -log1p(u * -u, fused, variant)
     if w.max() < _F32(5):  # always so for truncated_normal(-2, 2): |u| <= erf(sqrt(2))
         return _run(_horner_a, fused, 8, w - _F32(2.5)) * u
     central = w < _F32(5)
@@ -252,10 +329,17 @@ def _uniform_chain(fma_, f: np.ndarray) -> np.ndarray:
     return fma_(f, ERF_SPAN, ERF_LOWER)
 
 
-def truncnorm_from_mantissa(k: np.ndarray, fused: bool) -> np.ndarray:
-    """``truncated_normal(-2, 2)`` as a function of ``k = bits >> 9`` (float32, clipped)."""
+def truncnorm_from_mantissa(k: np.ndarray, fused: bool, variant: str | None = None
+                            ) -> np.ndarray:
+    """``truncated_normal(-2, 2)`` as a function of ``k = bits >> 9`` (float32, clipped).
+
+    Args:
+        k: the 23 mantissa bits, integers in ``[0, 2**23)``.
+        fused: whether XLA:CPU fuses multiply-adds on the host.
+        variant: the jaxlib float variant (``_float_variants``); None: the installed jaxlib's.
+    """
     u = uniform_from_mantissa(k, fused)
-    z = erf_inv(u, fused) * SQRT2
+    z = erf_inv(u, fused, variant) * SQRT2
     return np.minimum(np.maximum(z, CLIP_LO), CLIP_HI)
 
 

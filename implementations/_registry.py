@@ -49,7 +49,10 @@ class Entry:
         requires: top-level packages it imports.
         install: the exact command that makes it available.
         options: extra keywords it accepts, filled in by the runner from the host probe
-            (``fma``: whether to fuse multiply-adds the way XLA:CPU does on this host).
+            (``fma``: whether to fuse multiply-adds the way XLA:CPU does on this host;
+            ``float_variant``: which jaxlib's float32 rounding of the truncated normal to
+            reproduce, see ``implementations._float_variants``; left out, each follows the
+            host and the installed jaxlib).
         uses_jax: whether it runs JAX (then XLA's compilation cache matters for it).
     """
 
@@ -113,7 +116,7 @@ IMPLEMENTATIONS: Mapping[str, Entry] = {
             summary="pure-NumPy port of threefry, truncated_normal and XLA:CPU's float32 path",
             requires=("numpy",),
             install="pip install numpy",
-            options=frozenset({"fma"}),
+            options=frozenset({"fma", "float_variant"}),
         ),
         Entry(
             name="torch",
@@ -121,7 +124,7 @@ IMPLEMENTATIONS: Mapping[str, Entry] = {
             summary="PyTorch port; pure update through torch.func.functional_call",
             requires=("torch", "numpy"),
             install="pip install torch==2.13.0",
-            options=frozenset({"fma"}),
+            options=frozenset({"fma", "float_variant"}),
         ),
     )
 }

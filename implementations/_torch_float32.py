@@ -15,6 +15,10 @@ by their bit pattern and corrected with the exact error of the add (two-sum).
 
 The float path depends on the random bits only through ``bits >> 9`` (23 bits), so
 :func:`z_table` evaluates it once for every mantissa and large kernels become a gather.
+
+Older jaxlib releases lower ``log1p`` differently (``implementations._float_variants``); the
+``variant`` argument (None: the installed jaxlib's) selects which rounding to reproduce, and
+each variant has its own table. ``jaxlib-0.7.0`` calls glibc's ``logf`` (:func:`glibc_logf`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from typing import Iterable
 import torch
 
 from implementations import _xla_constants as C
+from implementations._contract import resolve_float_variant
+from implementations._float_variants import JAXLIB_0_4, JAXLIB_0_7
 
 __all__ = [
     "Fma",
@@ -35,6 +41,7 @@ __all__ = [
     "erf_inv32",
     "f32",
     "fma32",
+    "glibc_logf",
     "lecun_stddev",
     "log1p32",
     "sqrt32",
@@ -63,6 +70,11 @@ def f32(bits: int) -> float:
     return struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFFFF))[0]
 
 
+def _f64(bits: int) -> float:
+    """The float64 value of a bit pattern."""
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
+
+
 _ERF_P = tuple(f32(b) for b in C.ERF_P)
 _ERF_Q = tuple(f32(b) for b in C.ERF_Q)
 _ERFINV_A = tuple(f32(b) for b in C.ERFINV_A)
@@ -77,6 +89,10 @@ _ERF_SATURATE = f32(C.ERF_SATURATE)
 # jnp.clip(out, nextafter(lower, +inf), nextafter(upper, -inf)) for lower, upper = -2, 2.
 _CLIP_LO = f32(0xBFFFFFFF)
 _CLIP_HI = f32(0x3FFFFFFF)
+_GLIBC_INVC = torch.tensor([_f64(b) for b in C.GLIBC_LOGF_INVC], dtype=torch.float64)
+_GLIBC_LOGC = torch.tensor([_f64(b) for b in C.GLIBC_LOGF_LOGC], dtype=torch.float64)
+_GLIBC_LN2 = _f64(C.GLIBC_LOGF_LN2)
+_GLIBC_A0, _GLIBC_A1, _GLIBC_A2 = (_f64(b) for b in C.GLIBC_LOGF_POLY)
 
 # float64 bit fields: the 29 low mantissa bits are what float32 rounding discards.
 _DROPPED = (1 << 29) - 1
@@ -228,35 +244,71 @@ def _log_eigen(v: torch.Tensor, fma: Fma) -> torch.Tensor:
     return fma(e, _LOG_Q2, s + z)
 
 
-def log1p32(x: torch.Tensor, fma: bool | Fma) -> torch.Tensor:
+def glibc_logf(v: torch.Tensor) -> torch.Tensor:
+    """glibc's float32 ``logf`` (2.28 and later) for positive normal ``v``, in float64.
+
+    jaxlib 0.7.0 ... 0.8.1 call the host libm's ``logf`` for log1p's ``log(1 + x)`` branch.
+    glibc's x86-64 FMA build fuses its multiply-adds; this plain float64 evaluation rounds to
+    the same float32 for every positive normal input (checked against libm.so.6 for all of
+    them). Called with ``v = 1 + x`` for ``|x| >= 0.414``; the special cases (``v <= 0``,
+    ``inf``, subnormals) are not modelled.
+    """
+    ix = v.view(torch.int32)
+    tmp = ix - C.GLIBC_LOGF_OFF
+    index = ((tmp >> 19) & 15).to(torch.int64)
+    k = (tmp >> 23).to(torch.float64)  # arithmetic shift, as glibc's (int32_t) tmp >> 23
+    z = (ix - (tmp & -(1 << 23))).view(torch.float32).to(torch.float64)
+    r = z * torch.take(_GLIBC_INVC, index) - 1.0
+    y0 = torch.take(_GLIBC_LOGC, index) + k * _GLIBC_LN2
+    r2 = r * r
+    p = r * _GLIBC_A1 + _GLIBC_A2
+    p = r2 * _GLIBC_A0 + p
+    return (p * r2 + (y0 + r)).to(torch.float32)
+
+
+def _log1p_rational(x: torch.Tensor, fma: Fma, variant: str) -> torch.Tensor:
+    """The Cephes rational for small ``|x|``, ending as ``variant``'s LLVM fused it."""
+    den = _horner(x, _LOG1P_DEN, fma)
+    num = _horner(x, _LOG1P_NUM, fma)
+    x2 = x * x
+    x3, ratio = x * x2, num / den
+    if variant == JAXLIB_0_4:
+        # jaxlib 0.4.26 ... 0.6.2: fsub(fmul(x3, ratio), fmul(x2, 0.5)), the left product fused.
+        return x + fma(x3, ratio, -(x2 * 0.5))
+    return x + fma(x2, -0.5, x3 * ratio)
+
+
+def log1p32(x: torch.Tensor, fma: bool | Fma, variant: str | None = None) -> torch.Tensor:
     """XLA's float32 log1p: a Cephes rational for ``|x| < 0.41421357``, ``log(1 + x)`` otherwise.
 
     XLA evaluates both branches and selects; a branch no element selects is skipped here (the
     table is built in contiguous mantissa ranges, where most chunks need one branch only).
+    ``variant`` (``_float_variants``; None: the installed jaxlib's) picks how each branch is
+    rounded: ``jaxlib-0.4.26`` fuses the rational's last multiply-add differently,
+    ``jaxlib-0.7.0`` takes glibc's ``logf`` for the other branch.
     """
     fma = _as_fma(fma)
+    variant = resolve_float_variant(variant)
+    log = glibc_logf if variant == JAXLIB_0_7 else functools.partial(_log_eigen, fma=fma)
     small = torch.abs(x) < _LOG1P_SMALL
     if not bool(small.any()):
-        return _log_eigen(x + 1.0, fma)
-    den = _horner(x, _LOG1P_DEN, fma)
-    num = _horner(x, _LOG1P_NUM, fma)
-    x2 = x * x
-    rational = x + fma(x2, -0.5, (x * x2) * (num / den))
+        return log(x + 1.0)
+    rational = _log1p_rational(x, fma, variant)
     if bool(small.all()):
         return rational
-    return torch.where(small, rational, _log_eigen(x + 1.0, fma))
+    return torch.where(small, rational, log(x + 1.0))
 
 
-def erf_inv32(u: torch.Tensor, fma: bool | Fma) -> torch.Tensor:
+def erf_inv32(u: torch.Tensor, fma: bool | Fma, variant: str | None = None) -> torch.Tensor:
     """XLA's float32 erf_inv (Giles 2010) for ``u`` in ``[-1, 1]``.
 
     ``w = -log1p(-u*u)``; coefficient set A on ``t = w - 2.5`` where ``w < 5``, set B on
     ``t = sqrt(w) - 3`` elsewhere (selected as XLA does; set B is only evaluated when some
     element needs it); ``|u| == 1`` gives ``u * inf``. truncated_normal(-2, 2) only reaches set
-    A (``w <= 2.43``).
+    A (``w <= 2.43``). ``variant``: see :func:`log1p32`, the only part that differs.
     """
     fma = _as_fma(fma)
-    w = -log1p32(u * (-u), fma)
+    w = -log1p32(u * (-u), fma, variant)
     central = w < C.ERFINV_W_SPLIT
     p = _horner(w - 2.5, _ERFINV_A, fma)
     if not bool(central.all()):
@@ -265,12 +317,14 @@ def erf_inv32(u: torch.Tensor, fma: bool | Fma) -> torch.Tensor:
     return torch.where(torch.abs(u) == 1.0, u * math.inf, p * u)
 
 
-def truncated_normal_z(mantissa: torch.Tensor, fused: bool) -> torch.Tensor:
+def truncated_normal_z(mantissa: torch.Tensor, fused: bool, variant: str | None = None
+                       ) -> torch.Tensor:
     """``truncated_normal(-2, 2)`` in float32 as a function of ``bits >> 9``.
 
     Args:
         mantissa: integer tensor with values in ``[0, 2**23)``.
         fused: XLA:CPU fuses multiply-adds on this host (see ``_keys.host_fma_default``).
+        variant: the jaxlib float variant (``_float_variants``); None: the installed jaxlib's.
 
     Returns:
         float32 tensor of the same shape.
@@ -281,36 +335,39 @@ def truncated_normal_z(mantissa: torch.Tensor, fused: bool) -> torch.Tensor:
     one_bits = mantissa.to(torch.int32) | 0x3F800000
     f = one_bits.view(torch.float32) - 1.0
     u = torch.clamp_min(fma(f, span, a), a)  # lax.max(minval, f * (b - a) + a)
-    z = erf_inv32(u, fma) * _SQRT2
+    z = erf_inv32(u, fma, variant) * _SQRT2
     return torch.clamp(z, _CLIP_LO, _CLIP_HI)
 
 
-_TABLES: dict[bool, torch.Tensor] = {}
+_TABLES: dict[tuple[bool, str], torch.Tensor] = {}  # by (FMA setting, float variant)
 _TABLE_LOCK = threading.Lock()
 
 
-def z_table(fused: bool) -> torch.Tensor:
+def z_table(fused: bool, variant: str | None = None) -> torch.Tensor:
     """:func:`truncated_normal_z` for all ``2**23`` mantissas (32 MiB, built on first use).
 
-    Bit-identical to the direct path by construction: it is the direct path, evaluated once.
+    Bit-identical to the direct path by construction: it is the direct path, evaluated once
+    (one table per FMA setting and float variant; ``variant`` None: the installed jaxlib's).
     """
-    table = _TABLES.get(fused)
+    variant = resolve_float_variant(variant)
+    table = _TABLES.get((fused, variant))
     if table is not None:
         return table
     with _TABLE_LOCK:
-        table = _TABLES.get(fused)
+        table = _TABLES.get((fused, variant))
         if table is None:
             table = torch.empty(MANTISSAS, dtype=torch.float32)
             for start in range(0, MANTISSAS, CHUNK):
                 stop = min(MANTISSAS, start + CHUNK)
                 table[start:stop] = truncated_normal_z(
-                    torch.arange(start, stop, dtype=torch.int32), fused)
-            _TABLES[fused] = table
+                    torch.arange(start, stop, dtype=torch.int32), fused, variant)
+            _TABLES[(fused, variant)] = table
     return table
 
 
 def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, scale: float | None = None,
-                               use_table: bool | None = None) -> torch.Tensor:
+                               use_table: bool | None = None, variant: str | None = None
+                               ) -> torch.Tensor:
     """``truncated_normal(-2, 2)`` samples from int32 random words (uint32 bits), optionally
     times ``scale``.
 
@@ -320,6 +377,7 @@ def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, scale: float 
         scale: a float32 value to multiply by (one rounding, JAX's eager ``* stddev``).
         use_table: gather from :func:`z_table`. None: when the table exists already or from
             ``TABLE_MIN`` elements on (the one-off build, a few seconds, then pays for itself).
+        variant: the jaxlib float variant (``_float_variants``); None: the installed jaxlib's.
 
     Returns:
         float32 tensor of ``bits``' shape.
@@ -327,12 +385,13 @@ def truncated_normal_from_bits(bits: torch.Tensor, fused: bool, *, scale: float 
     flat = bits.reshape(-1)
     pieces = ((start, flat[start:start + CHUNK]) for start in range(0, flat.numel(), CHUNK))
     return truncated_normal_from_chunks(pieces, flat.numel(), fused, scale=scale,
-                                        use_table=use_table).view(bits.shape)
+                                        use_table=use_table, variant=variant).view(bits.shape)
 
 
 def truncated_normal_from_chunks(pieces: Iterable[tuple[int, torch.Tensor]], n: int,
                                  fused: bool, *, scale: float | None = None,
-                                 use_table: bool | None = None) -> torch.Tensor:
+                                 use_table: bool | None = None, variant: str | None = None
+                                 ) -> torch.Tensor:
     """:func:`truncated_normal_from_bits` for words that arrive in pieces.
 
     Args:
@@ -340,14 +399,15 @@ def truncated_normal_from_chunks(pieces: Iterable[tuple[int, torch.Tensor]], n: 
             ``_torch_threefry.bits_chunks`` yields them; each piece is used before the next
             is asked for).
         n: the number of words.
-        fused, scale, use_table: as in :func:`truncated_normal_from_bits`.
+        fused, scale, use_table, variant: as in :func:`truncated_normal_from_bits`.
 
     Returns:
         float32 tensor of length ``n``.
     """
+    variant = resolve_float_variant(variant)
     if use_table is None:
-        use_table = fused in _TABLES or n >= TABLE_MIN
-    table = z_table(fused) if use_table else None
+        use_table = (fused, variant) in _TABLES or n >= TABLE_MIN
+    table = z_table(fused, variant) if use_table else None
     out = torch.empty(n, dtype=torch.float32)
     factor = None if scale is None else torch.tensor(scale, dtype=torch.float32)
     for start, words in pieces:
@@ -360,7 +420,7 @@ def truncated_normal_from_chunks(pieces: Iterable[tuple[int, torch.Tensor]], n: 
             if table is not None:
                 torch.index_select(table, 0, mantissa, out=chunk)
             else:
-                chunk.copy_(truncated_normal_z(mantissa, fused))
+                chunk.copy_(truncated_normal_z(mantissa, fused, variant))
             if factor is not None:
                 chunk.mul_(factor)
     return out

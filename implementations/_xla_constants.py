@@ -1,9 +1,12 @@
 """Float32 constants of the op sequence XLA:CPU runs for nnx.Linear's kernel initialiser.
 
-Bit patterns (IEEE-754 binary32, as unsigned ints), shared by the NumPy and torch ports. Sources:
+Bit patterns (IEEE-754 binary32, as unsigned ints; the glibc ones binary64), shared by the NumPy
+and torch ports. Sources:
 ``jax/_src/random.py`` (threefry rotations, key schedule), ``jax/_src/nn/initializers.py``
 (the truncated-normal stddev constant) and XLA's float32 ``erf``/``erf_inv``/``log1p``
-expansions, read off the optimized HLO and the LLVM IR of the lowered truncated-normal fusion.
+expansions, read off the optimized HLO and the LLVM IR of the lowered truncated-normal fusion,
+and glibc's ``logf`` (which jaxlib 0.7.0 ... 0.8.1 call, see ``_float_variants``), read off the
+x86-64 FMA build of ``logf`` in glibc 2.36's ``libm.so.6``.
 Each value is checked against JAX by the ports' tests, not taken on trust.
 """
 
@@ -48,3 +51,21 @@ LOG_P = (0x3D9021BB, 0xBDEBD1B8, 0x3DEF251A, 0xBDFE5D4F, 0x3E11E9BF, 0xBE2AAE50,
          0xBE7FFFFC, 0x3EAAAAAA)
 LOG_Q1 = 0xB95E8083
 LOG_Q2 = 0x3F318000
+
+# glibc logf (jaxlib 0.7.0 ... 0.8.1 call it for log1p's log(1 + x) branch), in float64:
+# x = 2**k * z with z in [OFF, 2 * OFF) (k from bits(x) - OFF), i = (bits(x) - OFF) >> 19 & 15,
+# r = z * INVC[i] - 1, y0 = LOGC[i] + k * LN2, r2 = r * r, y = POLY[1] * r + POLY[2],
+# y = POLY[0] * r2 + y, logf = f32(y * r2 + (y0 + r)).
+GLIBC_LOGF_OFF = 0x3F330000
+GLIBC_LOGF_INVC = (
+    0x3FF661EC79F8F3BE, 0x3FF571ED4AAF883D, 0x3FF49539F0F010B0, 0x3FF3C995B0B80385,
+    0x3FF30D190C8864A5, 0x3FF25E227B0B8EA0, 0x3FF1BB4A4A1A343F, 0x3FF12358F08AE5BA,
+    0x3FF0953F419900A7, 0x3FF0000000000000, 0x3FEE608CFD9A47AC, 0x3FECA4B31F026AA0,
+    0x3FEB2036576AFCE6, 0x3FE9C2D163A1AA2D, 0x3FE886E6037841ED, 0x3FE767DCF5534862)
+GLIBC_LOGF_LOGC = (
+    0xBFD57BF7808CAADE, 0xBFD2BEF0A7C06DDB, 0xBFD01EAE7F513A67, 0xBFCB31D8A68224E9,
+    0xBFC6574F0AC07758, 0xBFC1AA2BC79C8100, 0xBFBA4E76CE8C0E5E, 0xBFB1973C5A611CCC,
+    0xBFA252F438E10C1E, 0x0000000000000000, 0x3FAAA5AA5DF25984, 0x3FBC5E53AA362EB4,
+    0x3FC526E57720DB08, 0x3FCBC2860D224770, 0x3FD1058BC8A07EE1, 0x3FD4043057B6EE09)
+GLIBC_LOGF_LN2 = 0x3FE62E42FEFA39EF
+GLIBC_LOGF_POLY = (0xBFD00EA348B88334, 0x3FD5575B0BE00B6A, 0xBFDFFFFEF20A4123)

@@ -27,6 +27,7 @@ from torch.func import functional_call
 from implementations import _keys
 from implementations._contract import (
     params_dict,
+    resolve_float_variant,
     resolve_fma,
     resolve_x64,
     validate,
@@ -42,38 +43,43 @@ _TINY32 = 2.0**-126
 
 
 def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fused: bool,
-                  *, use_table: bool | None = None) -> torch.Tensor:
+                  *, use_table: bool | None = None, variant: str | None = None
+                  ) -> torch.Tensor:
     """nnx.Linear's initial kernel, shape ``(in_features, features)``, float32 (validated input).
 
     ``lecun_normal()(key, (in, out))`` = ``truncated_normal(key, -2, 2, (in, out)) * stddev``
     with ``stddev`` from ``fan_in = in_features``; the key is what ``Rngs(seed).params()``
-    returns first. ``use_table`` forces the float path (see ``truncated_normal_from_bits``).
+    returns first. ``use_table`` forces the float path (see ``truncated_normal_from_bits``);
+    ``variant`` is the jaxlib float variant (``_float_variants``; None: the installed jaxlib's).
     """
     key = _keys.nnx_param_key(seed, resolve_x64())
     n = in_features * features
     # The multiply by the 0-d float32 stddev is a separate, eager (so unfused) op in JAX. The
     # words are consumed chunk by chunk, while still in cache.
     kernel = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
-                                          scale=lecun_stddev(in_features), use_table=use_table)
+                                          scale=lecun_stddev(in_features), use_table=use_table,
+                                          variant=variant)
     return kernel.view(in_features, features)
 
 
 def build_linear(seed: Any, in_features: Any, features: Any, *, prng_mode: Any = None,
-                 fma: Any = None) -> nn.Linear:
+                 fma: Any = None, float_variant: Any = None) -> nn.Linear:
     """``torch.nn.Linear(in_features, features)`` holding nnx.Linear's initial parameters.
 
     Raises:
         InputDomainError: an argument is outside the contract's domain.
     """
     seed_i, n_in, n_out, mode = validate_init(seed, in_features, features, prng_mode)
-    return _build_linear(seed_i, n_in, n_out, mode, resolve_fma(fma))
+    return _build_linear(seed_i, n_in, n_out, mode, resolve_fma(fma),
+                         resolve_float_variant(float_variant))
 
 
-def _build_linear(seed: int, n_in: int, n_out: int, mode: str, fused: bool) -> nn.Linear:
+def _build_linear(seed: int, n_in: int, n_out: int, mode: str, fused: bool, variant: str
+                  ) -> nn.Linear:
     # On the meta device torch allocates and initialises nothing (its kaiming init would be
     # overwritten, and would consume the global torch RNG); assign=True adopts our tensors.
     module = nn.Linear(n_in, n_out, device="meta")
-    kernel = kernel_tensor(seed, n_in, n_out, mode, fused)
+    kernel = kernel_tensor(seed, n_in, n_out, mode, fused, variant=variant)
     # torch stores the weight as (out, in): the transpose of nnx's kernel. A transposed view
     # avoids copying large kernels; F.linear handles the strides.
     module.load_state_dict(
@@ -115,32 +121,37 @@ def pure_update(module: nn.Module, scale: float, x: torch.Tensor
 
 
 def pure_state_update(seed: Any, x: Any, features: Any, scale: Any, *, prng_mode: Any = None,
-                      fma: Any = None) -> np.ndarray:
+                      fma: Any = None, float_variant: Any = None) -> np.ndarray:
     """See ``implementations._contract``.
 
     Args:
         seed, x, features, scale, prng_mode: as in the contract.
         fma: model XLA:CPU's fused multiply-adds in the initializer (None: this host's default,
             ``implementations._keys.host_fma_default()``).
+        float_variant: which jaxlib's float32 rounding of the truncated normal to reproduce
+            (None: the installed jaxlib's; else a name from ``_float_variants.FLOAT_VARIANTS``).
 
     Returns:
         float32 NumPy array of length ``features``.
     """
     inputs = validate(seed, x, features, scale, prng_mode)
     fused = resolve_fma(fma)
+    variant = resolve_float_variant(float_variant)
     x_t = torch.tensor(inputs.x)  # a copy: from_numpy would alias (and warn on) read-only input
-    module = _build_linear(inputs.seed, x_t.shape[0], inputs.features, inputs.prng_mode, fused)
+    module = _build_linear(inputs.seed, x_t.shape[0], inputs.features, inputs.prng_mode, fused,
+                           variant)
     y, _ = pure_update(module, inputs.scale, x_t)
     return y.numpy()
 
 
 def initial_params(seed: Any, in_features: Any, features: Any, *, prng_mode: Any = None,
-                   fma: Any = None) -> Mapping[str, np.ndarray]:
+                   fma: Any = None, float_variant: Any = None) -> Mapping[str, np.ndarray]:
     """The Linear's state before any update (see ``implementations._contract``).
 
     Returns:
         ``{"bias": float32 (features,), "kernel": float32 (in_features, features)}``.
     """
     seed_i, n_in, n_out, mode = validate_init(seed, in_features, features, prng_mode)
-    kernel = kernel_tensor(seed_i, n_in, n_out, mode, resolve_fma(fma))
+    fused, variant = resolve_fma(fma), resolve_float_variant(float_variant)
+    kernel = kernel_tensor(seed_i, n_in, n_out, mode, fused, variant=variant)
     return params_dict(kernel.numpy(), np.zeros(n_out, dtype=np.float32))

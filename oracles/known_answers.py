@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from implementations import PRNG_MODES as MODES
-from implementations import resolve_prng_mode, resolve_x64
+from implementations import installed_jaxlib, resolve_prng_mode, resolve_x64
 
 VECTOR_DIR = pathlib.Path(__file__).resolve().parent / "known_answers"
 FORMAT = 1
@@ -132,16 +132,6 @@ def compute(case: VectorCase | dict, mode: str, implementation: ModuleType | Non
         "output_f32_hex": f32_hex(out),
         "output": [float(v) for v in np.asarray(out, dtype=np.float32)],
     }
-
-
-def installed_jaxlib() -> str | None:
-    """The installed jaxlib's version (what decides the float variant)."""
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("jaxlib")
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def variant_for(data: dict[str, Any], jaxlib: str | None) -> dict[str, Any] | None:

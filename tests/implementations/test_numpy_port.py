@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import pathlib
+import platform
 import subprocess
 import sys
 import textwrap
@@ -22,6 +24,8 @@ from implementations import _keys, _np_float32, _np_threefry
 from implementations import _xla_constants as C
 from implementations import numpy_port
 from implementations._contract import InputDomainError
+from implementations._float_variants import (FLOAT_VARIANTS, NEWEST, float_variant_for,
+                                             host_float_variant, installed_jaxlib)
 
 # Random123 known-answer vectors for threefry2x32-20 (kat_vectors), as cited by JAX's
 # tests/random_test.py::testThreefry2x32.
@@ -144,6 +148,116 @@ def test_fma_option_domain(fma):
     else:
         with pytest.raises(InputDomainError, match=r"^fma="):
             numpy_port.initial_params(0, 2, 2, fma=fma)
+
+
+# The last measured release of each rounding and the first of the next (docs/matrix.md,
+# oracles/float_variants.md), plus versions no measurement covers.
+VARIANT_OF_JAXLIB = [
+    ("0.4.26", "jaxlib-0.4.26"), ("0.4.38", "jaxlib-0.4.26"), ("0.6.2", "jaxlib-0.4.26"),
+    ("0.7.0", "jaxlib-0.7.0"), ("0.7.2", "jaxlib-0.7.0"), ("0.8.1", "jaxlib-0.7.0"),
+    ("0.8.2", "jaxlib-0.8.2"), ("0.8.3", "jaxlib-0.8.2"), ("0.10.2", "jaxlib-0.8.2"),
+    # unknown newer releases, local and pre-release suffixes, no jaxlib, nonsense
+    ("0.11.0", "jaxlib-0.8.2"), ("1.0", "jaxlib-0.8.2"), ("12.3.4", "jaxlib-0.8.2"),
+    ("0.8.2.dev20251120", "jaxlib-0.8.2"), ("0.7.0+cuda12.cudnn91", "jaxlib-0.7.0"),
+    ("0.8.1rc1", "jaxlib-0.7.0"), (None, "jaxlib-0.8.2"), ("unknown", "jaxlib-0.8.2"),
+    # older than the suite supports (jax>=0.4.26): the oldest variant
+    ("0.4.25", "jaxlib-0.4.26"), ("0.3.0", "jaxlib-0.4.26"),
+]
+
+
+@pytest.mark.parametrize("version,expected", VARIANT_OF_JAXLIB)
+def test_float_variant_for_jaxlib_versions(version, expected):
+    assert float_variant_for(version) == expected
+
+
+def test_float_variant_names_and_installed_jaxlib():
+    assert FLOAT_VARIANTS == ("jaxlib-0.4.26", "jaxlib-0.7.0", "jaxlib-0.8.2")
+    assert NEWEST == FLOAT_VARIANTS[-1]
+    assert host_float_variant() == float_variant_for(installed_jaxlib())
+    version = pytest.importorskip("jaxlib.version")
+    # the metadata the ports read names the jaxlib this interpreter imports
+    assert installed_jaxlib() == version.__version__
+
+
+BAD_VARIANTS = ["jaxlib-0.7", "newest", "JAXLIB-0.8.2", "", 7, b"jaxlib-0.7.0",
+                ("jaxlib-0.7.0",)]
+
+
+@pytest.mark.parametrize("value", [None, *FLOAT_VARIANTS, *BAD_VARIANTS])
+def test_float_variant_option_domain(value):
+    if value is None or (isinstance(value, str) and value in FLOAT_VARIANTS):
+        a = numpy_port.initial_params(0, 2, 2, float_variant=value)
+        b = numpy_port.pure_state_update(0, [1.0, 2.0], 2, 1.0, float_variant=value)
+        assert a["kernel"].shape == (2, 2) and b.shape == (2,)
+        return
+    domain = ("one of None, 'jaxlib-0.4.26', 'jaxlib-0.7.0', 'jaxlib-0.8.2'")
+    for call in (lambda: numpy_port.initial_params(0, 2, 2, float_variant=value),
+                 lambda: numpy_port.pure_state_update(0, [1.0], 1, 1.0, float_variant=value),
+                 lambda: numpy_port.kernel((0, 0), 2, 2, "partitionable", True,
+                                           variant=value),
+                 lambda: _np_float32.truncnorm_from_mantissa(np.zeros(1, np.uint32), True,
+                                                             value)):
+        with pytest.raises(InputDomainError) as info:
+            call()
+        assert str(info.value) == f"float_variant={value!r}, but should be {domain}"
+
+
+def _glibc_version() -> tuple[int, ...]:
+    name, version = platform.libc_ver()
+    return tuple(int(p) for p in version.split(".")[:2]) if name == "glibc" else ()
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or _glibc_version() < (2, 28),
+                    reason="compares with the host's libm: glibc 2.28 or later (its logf)")
+def test_glibc_logf_matches_the_hosts_libm():
+    """:func:`glibc_logf` against libm's own ``logf`` (what jaxlib 0.7.0 ... 0.8.1 call):
+    random positive floats of every exponent, and the range truncated_normal reaches."""
+    import ctypes
+    import ctypes.util
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    libm.logf.restype, libm.logf.argtypes = ctypes.c_float, [ctypes.c_float]
+    rng = np.random.default_rng(20261129)
+    every = rng.integers(0x00800000, 0x7F800000, 100_000, dtype=np.uint32).view(np.float32)
+    reached = rng.uniform(0.0885, 0.5858, 100_000).astype(np.float32)  # 1 + x, |x| >= 0.414
+    edges = np.float32([1.0, 2.0, 0.5, np.finfo(np.float32).tiny, np.finfo(np.float32).max])
+    y = np.concatenate([every, reached, edges])
+    expected = np.array([libm.logf(float(v)) for v in y], dtype=np.float32)
+    np.testing.assert_array_equal(bits_of(_np_float32.glibc_logf(y)), bits_of(expected))
+    special = np.float32([0.0, -0.0, -1.0, np.inf, np.nan, 1e-45, 2.0**-140])
+    want = np.array([libm.logf(float(v)) for v in special], dtype=np.float32)
+    got = _np_float32.glibc_logf(special)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    same = ~np.isnan(want)
+    np.testing.assert_array_equal(bits_of(got[same]), bits_of(want[same]))
+
+
+# Written by oracles/prove_float_variants.py from runs under each jaxlib (see its docstring).
+VARIANT_SAMPLES = json.loads(
+    (pathlib.Path(REPO) / "oracles" / "float_variant_samples.json").read_text(encoding="utf-8"))
+
+
+def test_every_older_variant_has_measured_samples():
+    measured = {run["variant"] for run in VARIANT_SAMPLES["runs"].values()}
+    assert measured == set(FLOAT_VARIANTS[:-1])  # the newest differs from itself nowhere
+
+
+@pytest.mark.parametrize("jaxlib", sorted(VARIANT_SAMPLES["runs"]))
+def test_variant_reproduces_its_jaxlib_where_the_newest_does_not(jaxlib):
+    """Mantissas where the recorded jaxlib's JAX differed from the newest variant: the variant
+    the mapping picks for that jaxlib gives JAX's bits, the newest gives other bits, on the
+    float path and in the table."""
+    run = VARIANT_SAMPLES["runs"][jaxlib]
+    assert run["variant"] == float_variant_for(jaxlib) != NEWEST
+    k = np.array(run["mantissas"], dtype=np.uint32)
+    jax_bits = [int(h, 16) for h in run["jax_f32_hex"]]
+    newest_bits = [int(h, 16) for h in run["newest_f32_hex"]]
+    assert all(a != b for a, b in zip(jax_bits, newest_bits)) and len(k) >= 8
+    got = _np_float32.truncnorm_from_mantissa(k, run["fused"], run["variant"])
+    assert bits_of(got).tolist() == jax_bits
+    table = numpy_port.truncnorm_table(run["fused"], run["variant"])
+    assert bits_of(table[k]).tolist() == jax_bits
+    newest = _np_float32.truncnorm_from_mantissa(k, run["fused"], NEWEST)
+    assert bits_of(newest).tolist() == newest_bits
 
 
 # --------------------------------------------------------------------------- against JAX
@@ -408,12 +522,15 @@ def test_kernels_identical_thousands_of_seeds(shape, mode):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("variant", FLOAT_VARIANTS)
 @pytest.mark.parametrize("fused", [True, False])
-def test_table_equals_direct_path(fused):
-    """The 2**23-entry table is the float path at every mantissa (the fused half mirrored)."""
-    table = numpy_port.truncnorm_table(fused)
+def test_table_equals_direct_path(fused, variant):
+    """The 2**23-entry table is the float path at every mantissa (the fused half mirrored),
+    for each float variant (each has its own table)."""
+    table = numpy_port.truncnorm_table(fused, variant)
     k = np.arange(2**23, dtype=np.uint32)
-    np.testing.assert_array_equal(bits_of(table), bits_of(numpy_port._z_direct(k, fused)))
+    np.testing.assert_array_equal(bits_of(table),
+                                  bits_of(numpy_port._z_direct(k, fused, variant)))
 
 
 EXHAUSTIVE_SCRIPT = """
@@ -444,8 +561,12 @@ faithful = bool((np.asarray(fn(bits)) == np.asarray(
 every = np.arange(1 << 23, dtype=np.uint32) << np.uint32(9)
 expected = np.asarray(fn(every))
 fused = _keys.host_fma_default()
-table = numpy_port.truncnorm_table(fused)
-print(json.dumps({"faithful": faithful, "fused": fused,
+import jaxlib.version
+from implementations._float_variants import float_variant_for, host_float_variant
+variant = host_float_variant()  # what the ports pick by default, from the jaxlib's metadata
+table = numpy_port.truncnorm_table(fused, variant)
+print(json.dumps({"faithful": faithful, "fused": fused, "variant": variant,
+                  "imported_variant": float_variant_for(jaxlib.version.__version__),
                   "differ": int((table.view(np.uint32) != expected.view(np.uint32)).sum())}))
 """
 
@@ -458,5 +579,6 @@ def test_every_mantissa_matches_jax(xla_flags):
     flags = (os.environ.get("XLA_FLAGS", "") + " " + xla_flags).strip()
     result = run_script(EXHAUSTIVE_SCRIPT, XLA_FLAGS=flags)
     assert result["faithful"]  # the mirror is JAX's own truncated normal, given its bits
+    assert result["variant"] == result["imported_variant"]  # the jaxlib JAX really runs
     assert result["differ"] == 0
     assert result["fused"] is (not xla_flags and _keys._cpu_has_fma())

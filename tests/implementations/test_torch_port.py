@@ -6,7 +6,8 @@ bit; outputs against the suite's dot-product rounding bound (``conformance.core`
 
 The float path is checked against JAX's own ``truncated_normal`` over chosen mantissas by
 registering a PRNG implementation whose "random bits" are ``mantissa << 9``: JAX then runs its
-real truncated-normal computation on exactly the inputs we pick.
+real truncated-normal computation on exactly the inputs we pick
+(``oracles.prove_float_variants.jax_z``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 
 from conformance.core import EDGE_SEEDS, cases, seeds
 from implementations import _keys
+from oracles.prove_float_variants import jax_z  # noqa: F401  (NO_FMA_SCRIPT uses it too)
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
@@ -88,49 +90,11 @@ def _run_python(code: str, env: dict | None = None, timeout: int = 600) -> str:
 # --------------------------------------------------------------------------- JAX-side helpers
 # (also called from the subprocess that runs JAX without FMA)
 
-@functools.lru_cache(maxsize=1)
-def mantissa_prng():
-    """A JAX PRNG implementation whose random bits are ``((iota * k0 + k1) mod 2**23) << 9``.
-
-    ``jax.random.truncated_normal`` keyed with it evaluates JAX's real float path on the
-    mantissas we choose. Uses JAX's private ``PRNGImpl`` (skips if that moved).
-    """
-    import jax.numpy as jnp
-    from jax import lax
-    try:
-        from jax._src.random import prng as jprng
-    except ImportError:  # older JAX layout
-        from jax._src import prng as jprng
-
-    def seed(s):
-        return jnp.stack([jnp.uint32(1), lax.convert_element_type(s, jnp.uint32)])
-
-    def bits(key, bit_width, shape):
-        n = math.prod(shape)
-        m = (lax.iota(jnp.uint32, n) * key[0] + key[1]) & jnp.uint32(0x7FFFFF)
-        return lax.shift_left(m, jnp.uint32(9)).reshape(shape)
-
-    def unsupported(*_):
-        raise NotImplementedError
-
-    impl = jprng.PRNGImpl(key_shape=(2,), seed=seed, split=unsupported, random_bits=bits,
-                          fold_in=unsupported, name="nnx-conformance-mantissa", tag="mnt")
-    jprng.register_prng(impl)
-    return impl
-
-
-def jax_z(stride: int, offset: int, n: int) -> np.ndarray:
-    """JAX's truncated_normal(-2, 2) float32 for mantissas ``(offset + i * stride) mod 2**23``."""
-    import jax
-    import jax.numpy as jnp
-    key = jax.random.wrap_key_data(jnp.array([stride, offset], jnp.uint32),
-                                   impl=mantissa_prng())
-    return np.asarray(jax.random.truncated_normal(key, -2.0, 2.0, (n,), jnp.float32))
-
-
-def port_z(stride: int, offset: int, n: int, fused: bool) -> np.ndarray:
+def port_z(stride: int, offset: int, n: int, fused: bool, variant: str | None = None
+           ) -> np.ndarray:
     m = (torch.arange(n, dtype=torch.int64) * stride + offset) & 0x7FFFFF
-    return F.truncated_normal_from_bits((m << 9).to(torch.int32), fused, use_table=False).numpy()
+    return F.truncated_normal_from_bits((m << 9).to(torch.int32), fused, use_table=False,
+                                        variant=variant).numpy()
 
 
 # float32 inputs for the elementwise functions: random, plus the edges of each branch.
@@ -576,6 +540,66 @@ def test_fma_option_domain(fma):
         assert str(ours.value) == str(theirs.value)
 
 
+@pytest.mark.torch
+@needs_torch
+@pytest.mark.parametrize("value", ["jaxlib-0.7", "newest", 7, b"jaxlib-0.8.2", ["jaxlib-0.7.0"]])
+def test_float_variant_option_domain(value):
+    """A bad ``float_variant`` raises before any work, as in the NumPy port."""
+    from implementations import InputDomainError
+    from implementations._float_variants import FLOAT_VARIANT_DOMAIN
+    calls = (lambda: torch_port.pure_state_update(0, [1.0], 1, 1.0, float_variant=value),
+             lambda: torch_port.initial_params(0, 2, 3, float_variant=value),
+             lambda: torch_port.build_linear(0, 2, 3, float_variant=value),
+             lambda: F.z_table(True, value),
+             lambda: F.truncated_normal_z(torch.zeros(1, dtype=torch.int32), True, value))
+    for call in calls:
+        with pytest.raises(InputDomainError) as ours:
+            call()
+        assert str(ours.value) == f"float_variant={value!r}, but should be {FLOAT_VARIANT_DOMAIN}"
+    if HAVE_NUMPY_PORT:
+        from implementations import numpy_port
+        with pytest.raises(InputDomainError) as theirs:
+            numpy_port.pure_state_update(0, [1.0], 1, 1.0, float_variant=value)
+        assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.torch
+@needs_torch
+def test_float_variants_agree_with_the_numpy_port():
+    """Each variant's z and glibc's logf, torch against NumPy, on 2**17 mantissas spread over
+    all 2**23 (both ports implement every variant independently) and the logf range used."""
+    if not HAVE_NUMPY_PORT:
+        pytest.skip("implementations/numpy_port.py does not exist")
+    from implementations import _np_float32
+    from implementations._float_variants import FLOAT_VARIANTS
+    k = (np.arange(1 << 17, dtype=np.int64) * 61 + 3) % (1 << 23)
+    for variant in FLOAT_VARIANTS:
+        for fused in (True, False):
+            ours = F.truncated_normal_z(torch.from_numpy(k).to(torch.int32), fused, variant)
+            theirs = _np_float32.truncnorm_from_mantissa(k.astype(np.uint32), fused, variant)
+            assert np.array_equal(_bits(ours.numpy()), _bits(theirs)), (variant, fused)
+    y = np.random.default_rng(5).uniform(0.0885, 0.5858, 1 << 16).astype(np.float32)
+    assert np.array_equal(_bits(F.glibc_logf(torch.from_numpy(y)).numpy()),
+                          _bits(_np_float32.glibc_logf(y)))
+
+
+@pytest.mark.torch
+@needs_torch
+def test_variants_reproduce_their_jaxlib_where_the_newest_does_not():
+    """The torch port on the mantissas recorded by ``oracles/prove_float_variants.py`` where a
+    jaxlib's JAX differed from the newest variant: its mapped variant gives JAX's bits there,
+    the newest the other recorded bits."""
+    from implementations._float_variants import FLOAT_VARIANTS, NEWEST, float_variant_for
+    samples = json.loads((ROOT / "oracles" / "float_variant_samples.json").read_text())
+    assert {run["variant"] for run in samples["runs"].values()} == set(FLOAT_VARIANTS[:-1])
+    for jaxlib, run in samples["runs"].items():
+        assert run["variant"] == float_variant_for(jaxlib) != NEWEST
+        k = torch.tensor(run["mantissas"], dtype=torch.int32)
+        for variant, key in ((run["variant"], "jax_f32_hex"), (NEWEST, "newest_f32_hex")):
+            got = _bits(F.truncated_normal_z(k, run["fused"], variant).numpy())
+            assert [f"{int(b):08x}" for b in got] == run[key], (jaxlib, variant)
+
+
 # --------------------------------------------------------------------------- without JAX / torch
 
 NUMPY_AGREEMENT_SCRIPT = """
@@ -731,15 +755,36 @@ def test_slow_float_path_exhaustive_and_table():
     direct path, and every fan_in up to 20000."""
     import jax.numpy as jnp
 
+    import jaxlib.version
+
     from conformance.core import host_semantics
+    from implementations import float_variant_for, host_float_variant
     fused = host_semantics().fma
+    variant = host_float_variant()  # the ports' default, read from the jaxlib's metadata
+    assert variant == float_variant_for(jaxlib.version.__version__)  # the jaxlib JAX runs
     expected = _bits(jax_z(1, 0, 1 << 23))
-    assert np.array_equal(expected, _bits(F.z_table(fused).numpy()))
-    assert np.array_equal(expected, _bits(port_z(1, 0, 1 << 23, fused)))
+    assert np.array_equal(expected, _bits(F.z_table(fused, variant).numpy()))
+    assert np.array_equal(expected, _bits(port_z(1, 0, 1 << 23, fused, variant)))
     divisor = jnp.array(0.87962566103423978, dtype=jnp.float32)
     for fan_in in range(1, 20001):
         exp = jnp.sqrt(jnp.array(1.0 / fan_in, dtype=jnp.float32)) / divisor
         assert _bits(np.float32(exp)) == _bits(np.float32(F.lecun_stddev(fan_in))), fan_in
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+@needs_torch
+def test_slow_every_variants_table_equals_the_numpy_ports():
+    """All 2**23 entries of each float variant's table, torch against NumPy, fused and not."""
+    if not HAVE_NUMPY_PORT:
+        pytest.skip("implementations/numpy_port.py does not exist")
+    from implementations import numpy_port
+    from implementations._float_variants import FLOAT_VARIANTS
+    for variant in FLOAT_VARIANTS:
+        for fused in (True, False):
+            assert np.array_equal(_bits(F.z_table(fused, variant).numpy()),
+                                  _bits(numpy_port.truncnorm_table(fused, variant))), variant
+            F._TABLES.pop((fused, variant))  # 32 MiB each
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,9 +40,9 @@ def _verdicts(output: str) -> dict[str, str]:
     """Contract name -> ``KEPT`` or ``BROKEN``, from lint-imports' summary."""
     found = {}
     for line in output.splitlines():
-        name, _, verdict = line.rstrip().rpartition(" ")
-        if verdict in ("KEPT", "BROKEN") and name:
-            found[name] = verdict
+        match = re.match(r"^(.+?) (KEPT|BROKEN)(?: \(.*\))?$", line.rstrip())
+        if match:
+            found[match.group(1)] = match.group(2)
     return found
 
 
