@@ -144,10 +144,10 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         if sandboxes:
             boxes = [stack.enter_context(box) for box in sandboxes]
         else:
-            if cache:
-                warm_cache(cache, CHECK_SHAPES)
             boxes = [stack.enter_context(box) for box in Sandbox.start(
                 limits, cache, workers, hidden=[os.path.dirname(path), *hidden])]
+            if cache:  # while the children import JAX; they read the cache only later
+                warm_cache(cache, CHECK_SHAPES)
         workers = len(boxes)
         cases = draw_cases(count, salt)
         shapes = len({c.shape for c in cases})
