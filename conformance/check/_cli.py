@@ -118,12 +118,13 @@ def run_check(args: argparse.Namespace) -> int:
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, cpu_s=cpu)
     started = time.perf_counter()
     cache = cache_path(True, CHECK_CACHE)
-    _warm(cache, CHECK_SHAPES, warm_cache)
     hidden = sorted({os.path.dirname(os.path.abspath(p)) for p in args.solutions})
     # The first solution's children start before the harness (NumPy, Hypothesis) is imported:
-    # their JAX import is most of a warm check's start-up, and it now overlaps ours.
+    # their JAX import is most of a warm check's start-up, and it now overlaps ours. They read
+    # the cache only once a solution runs, after the warm-up (if this environment needs one).
     first = Sandbox.start(limits, cache, args.workers or default_workers(), hidden=hidden)
     try:
+        _warm(cache, CHECK_SHAPES, warm_cache)
         from conformance.check._grader import check_solution, grader_error
         from conformance.check._report import render_text, write_json
     except BaseException:

@@ -8,8 +8,9 @@ The flow for one solution (:func:`check_solution`):
    graded cases (``_draw``: the shared cases in the default PRNG mode plus a fixed panel that
    tells the mutants apart).
 2. The shape groups are split between the children (``_schedule``: whole groups balanced by
-   estimated cost, since a new shape's trace and lowering is most of a child's work). Each
-   child imports the solution and calls it on its cases; one parent thread per child judges
+   estimated cost, since a new shape's trace and lowering is most of a child's work), and a
+   child out of groups takes one from the back of the other's queue. Each child imports the
+   solution and calls it on its cases, one group per request; one parent thread per child judges
    each result while its child works on the next case (``_grading``). The children's outputs
    are only ever compared in this process. Their findings are merged as if one child had run
    every case in order (the earliest failing case wins).
@@ -23,6 +24,7 @@ document (``result.schema.json``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import math
@@ -144,10 +146,10 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         if sandboxes:
             boxes = [stack.enter_context(box) for box in sandboxes]
         else:
-            if cache:
-                warm_cache(cache, CHECK_SHAPES)
             boxes = [stack.enter_context(box) for box in Sandbox.start(
                 limits, cache, workers, hidden=[os.path.dirname(path), *hidden])]
+            if cache:  # while the children import JAX; they read the cache only later
+                warm_cache(cache, CHECK_SHAPES)
         workers = len(boxes)
         cases = draw_cases(count, salt)
         shapes = len({c.shape for c in cases})
@@ -188,6 +190,17 @@ def grader_error(path: str, error: BaseException) -> CheckResult:
                    "also_matches": [], "hint": "The grader failed on this file; report it to "
                                                "the course staff with this message."},
         counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={})
+
+
+def _shape_groups(cases: Sequence[Case], indices: Sequence[int]) -> list[list[int]]:
+    """``indices`` (ascending) cut into runs of one shape each."""
+    groups: list[list[int]] = []
+    for i in indices:
+        if groups and cases[groups[-1][-1]].shape == cases[i].shape:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def _merge_output(outputs: list[dict[str, str]]) -> dict[str, str]:
@@ -255,7 +268,11 @@ class _Run:
         #: The earliest case (in case order) that failed for good: a resource failure or a
         #: child's death. Cases after it are not needed, so no child runs them any more.
         self.stop_at: float = math.inf
-        self.workers = [_Worker(box, list(p)) for box, p in zip(sandboxes, parts)]
+        self.workers = [_Worker(box, []) for box in sandboxes[:len(parts)]]
+        # Each child's shape groups, in case order: a child takes its own from the front and,
+        # when it has none left, one from the back of the child with the most left (work
+        # stealing). A group not yet taken always comes after every group its owner took.
+        self._queues = [collections.deque(_shape_groups(self.cases, part)) for part in parts]
         self.sandbox = sandboxes[0]
         self.reference: Reference | None = None
         self.environment: dict[str, Any] = {}
@@ -305,7 +322,8 @@ class _Run:
                     index = w.indices[local]
                     if index > self.stop_at:
                         raise _Stopped
-                    w.current = w.indices[local + 1] if local + 1 < len(w.indices) else math.inf
+                    if local + 1 < len(w.indices):
+                        w.current = w.indices[local + 1]
                     case = self.cases[index]
                     outcome = read_outcome(header, data, case.features)
                     w.compared += 1
@@ -323,9 +341,14 @@ class _Run:
                             self._stop(index, w)
                             raise _Stopped
 
-                wired = [wire_case(i, self.cases[i]) for i in w.indices]
-                w.current = w.indices[0] if w.indices else math.inf
-                _, w.end = w.sandbox.run(wired, on_result=on_result)
+                for group in iter(lambda: self._next_group(w), None):
+                    start = len(w.indices)
+                    w.indices.extend(group)
+                    w.current = group[0]
+                    wired = [wire_case(i, self.cases[i]) for i in group]
+                    _, w.end = w.sandbox.run(
+                        wired, on_result=lambda local, h, d: on_result(start + local, h, d))
+                w.current = math.inf
                 if not w.failures:
                     # Only a child with a failing case is ever called again (to shrink it):
                     # end this one now, while the others still run, not after them.
@@ -336,14 +359,27 @@ class _Run:
                 if w.stopped:
                     return  # killed by the check itself (see _stop): not the learner's doing
                 w.gone = gone
-                local = getattr(gone, "index", None)
                 if w.load is None or not w.load.get("ok"):
                     w.gone_at = -1
-                elif local is not None:
-                    w.gone_at = w.indices[local]
+                elif getattr(gone, "index", None) is not None:
+                    w.gone_at = w.current  # the case in progress
                 self._stop(w.gone_at, w)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             w.error = exc
+
+    def _next_group(self, w: _Worker) -> list[int] | None:
+        """The next shape group for child ``w``: its own next, else one stolen from the back
+        of the queue with the most cases left; None when none is left or needed."""
+        with self._lock:
+            own = self._queues[self.workers.index(w)]
+            if own:
+                group = own.popleft()
+            else:
+                victim = max(self._queues, key=lambda q: sum(map(len, q)))
+                if not victim:
+                    return None
+                group = victim.pop()
+            return None if group[0] > self.stop_at else group
 
     def _stop(self, index: float, by: _Worker) -> None:
         """Case ``index`` failed for good: no child runs a later case (in case order) any more.

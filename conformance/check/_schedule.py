@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 from conformance.core import Case
@@ -20,9 +21,9 @@ def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:
     A shape is never split: its trace and compilation would then be paid in both children.
     Shapes that share ``features`` go to one child where the balance allows, so that the
     programs depending on ``features`` alone are built once: whole ``features`` blocks are
-    placed largest first on the least loaded child (LPT), then a shape group moves from the
-    most to the least loaded child, or swaps with one of its groups, while that lowers the
-    larger of the two loads. Each child's indices stay in ascending order, so every child
+    placed largest first on the least loaded child (LPT), then one or two shape groups move
+    from the most to the least loaded child, each for none or one of its groups, while that
+    lowers the larger of the two loads. Each child's indices stay in ascending order, so every child
     meets its cases in the order one child would.
     """
     groups: dict[tuple[int, int], list[int]] = {}
@@ -48,11 +49,13 @@ def split_cases(cases: Sequence[Case], workers: int) -> list[list[int]]:
         high = max(range(len(parts)), key=lambda j: (loads[j], -j))
         low = min(range(len(parts)), key=lambda j: (loads[j], j))
         best, move = loads[high], None
-        # Move one group from high to low, or swap one of high's with one of low's.
-        for out in sorted(parts[high]):
-            for back in [None, *sorted(parts[low])]:
-                new_high = [s for s in parts[high] if s != out] + ([back] if back else [])
-                new_low = [s for s in parts[low] if s != back] + [out]
+        # Move one or two groups from high to low, each for none or one of low's.
+        outs = [(a,) for a in sorted(parts[high])] + list(itertools.combinations(
+            sorted(parts[high]), 2))
+        for out in outs:
+            for back in [(), *((b,) for b in sorted(parts[low]))]:
+                new_high = [s for s in parts[high] if s not in out] + list(back)
+                new_low = [s for s in parts[low] if s not in back] + list(out)
                 after = max(load(new_high), load(new_low))
                 if after < best - 1e-9:
                     best, move = after, (new_high, new_low)

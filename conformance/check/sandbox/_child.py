@@ -280,13 +280,13 @@ def _serve(req_fd: int, res_fd: int, hello: dict) -> int:
             return wire.CHANNEL_LOST
 
 
-def _needed_reads(config: dict[str, Any], scratch: str) -> list[str]:
-    """What the solution's process must read: the interpreter and its packages (but never a
-    directory of ``sys.path`` that holds the grader's own packages, such as a source checkout,
-    unless it is a ``site-packages`` whose grader packages stay denied), the compilation cache,
-    its scratch directory and the system's files."""
+def _needed_reads(config: dict[str, Any]) -> list[str]:
+    """What a solution's process must read besides its scratch directory: the interpreter and
+    its packages (but never a directory of ``sys.path`` that holds the grader's own packages,
+    such as a source checkout, unless it is a ``site-packages`` whose grader packages stay
+    denied), the compilation cache and the system's files."""
     hidden = config.get("hidden", [])
-    needed = [sys.base_prefix, sys.prefix, sys.exec_prefix, scratch, *_confine.SYSTEM_READS]
+    needed = [sys.base_prefix, sys.prefix, sys.exec_prefix, *_confine.SYSTEM_READS]
     for entry in sys.path:
         if not entry or not os.path.exists(entry):
             continue
@@ -300,8 +300,8 @@ def _needed_reads(config: dict[str, Any], scratch: str) -> list[str]:
 
 
 def _in_namespace(channels: tuple[int, ...]) -> bool:
-    """Moves the rest of this child into PID, network and IPC namespaces of its own (when
-    root may); whether it did.
+    """Moves the rest of this child into PID, network, IPC and mount namespaces of its own
+    (when root may); whether it did.
 
     This process (the keeper) stays outside and forks the namespace's init, which forks the
     process that serves the grader and returns here as it; init reaps every orphan and, when
@@ -344,8 +344,9 @@ def _drop_channels(channels: tuple[int, ...], *fds: int, keep: int) -> None:
 
 def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
             hello: dict, config: dict[str, Any]) -> int:
-    """Child ``k`` right after the fork: its own session, pipes, directory, environment, PID
-    namespace and user, then Landlock, then the session with the grader."""
+    """Child ``k`` right after the fork: its own session, pipes, directory, environment,
+    cgroups, namespaces, scratch file system and user, then Landlock, then the session with
+    the grader (see ``docs/check.md``, Isolation)."""
     os.setsid()  # the parent kills the child's whole process group
     _confine.die_with_parent()  # with the zygote, which goes with the grader
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -371,11 +372,10 @@ def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
     scratch_mb = _confine.private_scratch(scratch, _confine.child_user(pid)) if namespace \
         else None
     os.chdir(scratch)  # into the scratch file system mounted over the directory, if any
-    needed = _needed_reads(config, scratch)
-    denied = [*config.get("hidden", []), *_confine.SECRETS]
-    readable = _confine.readable_roots(needed, denied)
-    user = _confine.drop_privileges(scratch, needed, int(config.get("nproc", 512)), pid)
-    confinement = _confine.landlock([scratch], readable)
+    needed, readable = config["reads"]
+    user = _confine.drop_privileges(scratch, [*needed, scratch], int(config.get("nproc", 512)),
+                                    pid)
+    confinement = _confine.landlock([scratch], [*readable, scratch])
     confinement.update(user, namespaces=namespace, fsize_mb=_confine.FSIZE_MB,
                        scratch_mb=scratch_mb, memory_mb=memory_mb)
     return _serve(req_fd, res_fd, dict(hello, pid=pid, confinement=confinement))
@@ -423,6 +423,10 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, grader_died)
     _confine.become_subreaper()
     hello = _hello(config.get("jax", {}))
+    # What the children may read, walked once here (each adds its own scratch directory).
+    needed = _needed_reads(config)
+    config["reads"] = (needed, _confine.readable_roots(
+        needed, [*config.get("hidden", []), *_confine.SECRETS]))
     # Objects from before the fork go to a permanent generation: the children's collections
     # would otherwise write to every one of them and copy most of the shared pages.
     gc.freeze()

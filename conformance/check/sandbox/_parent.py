@@ -240,19 +240,23 @@ def warm_cache(cache_dir: str, shapes: Sequence[tuple[int, int]], timeout_s: flo
 
 
 def _warm_key(shapes: Sequence[tuple[int, int]]) -> str:
-    """What decides the programs the warm-up compiles: versions, environment, shapes, recipe."""
+    """What decides the programs the warm-up compiles: the packages (their files' identity,
+    found without importing them or reading their metadata, which is slow), JAX's environment
+    variables, the shapes and the recipe."""
     import hashlib
-    import importlib.metadata
+    import importlib.util
 
-    versions = []
+    packages = []
     for name in ("jax", "jaxlib", "flax", "numpy", "ml_dtypes"):
+        spec = importlib.util.find_spec(name)
         try:
-            versions.append(importlib.metadata.version(name))
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(None)
+            info = os.stat(spec.origin) if spec and spec.origin else None
+        except OSError:
+            info = None
+        packages.append([spec.origin, info.st_mtime_ns, info.st_size] if info else None)
     env = _child_env("")
     digest = hashlib.sha256(json.dumps(
-        [sys.version, versions, {k: env.get(k) for k in PASS_ENV}, list(shapes)]).encode())
+        [sys.version, packages, {k: env.get(k) for k in PASS_ENV}, list(shapes)]).encode())
     digest.update(CHILD_SCRIPT.read_bytes())
     return digest.hexdigest()[:24]
 

@@ -270,23 +270,26 @@ def test_split_keeps_shapes_whole_and_covers_every_case_once():
     assert abs(len(shapes[0]) - len(shapes[1])) <= 2
 
 
-@pytest.mark.parametrize("count", [20, 100, 200, 500])
-def test_split_is_within_half_a_shape_of_the_ideal_estimated_load(count):
+@pytest.mark.parametrize("count,shapes", [(20, 1.0), (100, 1.0), (200, 0.5), (500, 0.5)])
+def test_split_is_near_the_ideal_estimated_load(count, shapes):
     """The ideal: each ``features`` value's programs built in one child only, the work split
     exactly in half. Splitting by shapes alone misses it by about one shape (a features
-    value's programs paid in both children)."""
+    value's programs paid in both children). The split only seeds the children's queues (a
+    child out of work takes groups from the other), so it must be near, over many draws:
+    within half a shape for the default counts, within one for small ones."""
     from conformance.check._schedule import CASE_COST, ELEMENT_COST, FEATURES_COST, SHAPE_COST
 
-    cases = draw_cases(count, 3)
+    for salt in range(40):
+        cases = draw_cases(count, salt)
 
-    def load(part):
-        shapes = {cases[i].shape for i in part}
-        return (SHAPE_COST * len(shapes) + FEATURES_COST * len({f for _, f in shapes})
-                + sum(CASE_COST + ELEMENT_COST * len(cases[i].x) * cases[i].features
-                      for i in part))
+        def load(part):
+            shapes_ = {cases[i].shape for i in part}
+            return (SHAPE_COST * len(shapes_) + FEATURES_COST * len({f for _, f in shapes_})
+                    + sum(CASE_COST + ELEMENT_COST * len(cases[i].x) * cases[i].features
+                          for i in part))
 
-    parts = split_cases(cases, 2)
-    assert max(map(load, parts)) <= load(range(len(cases))) / 2 + SHAPE_COST / 2
+        parts = split_cases(cases, 2)
+        assert max(map(load, parts)) <= load(range(len(cases))) / 2 + shapes * SHAPE_COST, salt
 
 
 def test_two_workers_compare_every_case_once_with_the_same_verdict(monkeypatch):
@@ -307,7 +310,7 @@ def test_two_workers_compare_every_case_once_with_the_same_verdict(monkeypatch):
     runs, calls[:] = list(calls), []
     one = quick(mutant, count=20, workers=1, diagnose=True, salt=4)
     cases = draw_cases(20, 4)
-    assert len(runs) == 2
+    assert len(runs) >= 2  # one run per shape group, the groups spread over both children
     assert sorted(i for r in runs for i in r) == list(range(len(cases)))
     assert two.cases == one.cases == len(cases)
     assert two.verdict == one.verdict == "fail"

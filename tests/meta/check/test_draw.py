@@ -50,8 +50,9 @@ def test_every_scale_edge_and_x_special_is_drawn(drawn):
         assert any(repr(special) in map(repr, c.x) for c in drawn), special
 
 
-def test_the_panel_is_in_every_check(drawn):
+def test_the_panel_is_in_every_check_on_the_pool(drawn):
     assert {c.id for c in PANEL} <= {c.id for c in drawn}
+    assert {c.shape for c in PANEL} <= set(CHECK_SHAPES)  # the warm-up compiled them
 
 
 def test_a_salt_repeats_its_check_and_another_salt_does_not():
