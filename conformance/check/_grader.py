@@ -72,7 +72,7 @@ class CheckResult:
 
 
 def _environment(hello: dict[str, Any]) -> dict[str, Any]:
-    keys = ("python", "jax", "flax", "numpy", "prng_mode", "x64")
+    keys = ("python", "jax", "jaxlib", "flax", "numpy", "prng_mode", "x64")
     return {k: hello.get(k) for k in keys}
 
 
@@ -312,7 +312,9 @@ class _Run:
                 w.sandbox.deadline = time.monotonic() + self.budget_s
                 with self._lock:
                     if self.reference is None:
-                        self.reference = Reference(w.hello.get("prng_mode") or "partitionable")
+                        self.reference = Reference(
+                            w.hello.get("prng_mode") or "partitionable",
+                            jaxlib=value_text(w.hello.get("jaxlib"), 40) or None)
                 w.load = w.sandbox.load(path)
                 if not w.load.get("ok"):
                     return

@@ -120,12 +120,22 @@ def read_outcome(header: dict[str, Any], data: bytes, features: int) -> Outcome:
 
 
 class Reference:
-    """Expected outputs from the NumPy port's kernels (bit-identical to JAX's initialiser)."""
+    """Expected outputs from the NumPy port's kernels (bit-identical to JAX's initialiser).
 
-    def __init__(self, prng_mode: str, fma: bool | None = None, sem: Semantics = Semantics()):
-        from implementations import numpy_port
+    Args:
+        prng_mode: the PRNG mode of the learner's JAX.
+        fma: whether XLA fuses multiply-adds (None: as on this host).
+        sem: how the reference platform rounds.
+        jaxlib: the learner's jaxlib version, which decides the last bits of the kernels
+            (the ports' float variant); None: this host's.
+    """
+
+    def __init__(self, prng_mode: str, fma: bool | None = None, sem: Semantics = Semantics(),
+                 jaxlib: str | None = None):
+        from implementations import float_variant_for, host_float_variant, numpy_port
 
         self._init, self.mode, self.fma, self.sem = numpy_port.initial_params, prng_mode, fma, sem
+        self.float_variant = float_variant_for(jaxlib) if jaxlib else host_float_variant()
         self._forward = numpy_port.forward
         self._memo: dict[str, tuple[Expected, np.ndarray]] = {}
 
@@ -134,7 +144,7 @@ class Reference:
         hit = self._memo.get(case.id)
         if hit is None:
             params = self._init(case.seed, len(case.x), case.features, prng_mode=self.mode,
-                                fma=self.fma)
+                                fma=self.fma, float_variant=self.float_variant)
             exp = expected_output(case.x_array, params["kernel"], params["bias"], case.scale,
                                   self.sem)
             one = self._forward(case.x_array, params["kernel"], params["bias"], case.scale)

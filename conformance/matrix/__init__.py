@@ -20,7 +20,7 @@ _EXPORTS = {
     "load_results": "._results", "tox_env_list": "._results", "DEFAULT_RESULTS": "._results",
     "cells": "._verdicts", "env_ok": "._verdicts", "behaviour_changes": "._causes",
     "CAUSES": "._causes", "render_markdown": "._render", "render_html": "._render",
-    "write_reports": "._render",
+    "write_reports": "._render", "document": "._render", "failures": "._verdicts",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,4 +1,4 @@
-"""Behaviour changes between neighbouring envs, and the known cause of each."""
+"""Behaviour changes between neighbouring envs, and the one known cause of each."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.matrix._results import get, version_tuple
-from conformance.matrix._verdicts import cells, purity_summary
+from conformance.matrix._verdicts import IMPLEMENTATION_ORDER, cells, purity_summary
+
 
 @dataclass(frozen=True)
 class Cause:
@@ -18,8 +19,10 @@ class Cause:
     text: str
 
 
+#: Each cause names the facts it changes and no other, so that a change between neighbours is
+#: explained by one cause (the latest one it crosses, where a jump crosses several).
 CAUSES: tuple[Cause, ...] = (
-    Cause(("PRNG default", "float variant", "numpy", "torch"), "jax", (0, 5, 0),
+    Cause(("PRNG default",), "jax", (0, 5, 0),
           "JAX 0.5.0 turned jax_threefry_partitionable on by default: the same seed gives other "
           "keys, so kernels and outputs move from class A (legacy.json) to class B "
           "(partitionable.json); toggling the flag reproduces either class exactly"),
@@ -35,15 +38,6 @@ CAUSES: tuple[Cause, ...] = (
     Cause(("merged shares state Variables",), "flax", (0, 11, 2),
           "Flax 0.11.2 made nnx.merge reuse its input by default (copy=False): the merged model "
           "holds the very Variables of the state it was merged from"),
-    Cause(("float variant", "numpy", "torch"), "jaxlib", (0, 7, 0),
-          "XLA:CPU's float32 code for the truncated normal (erf_inv, log1p) changed in jaxlib "
-          "0.7.0: the same keys give kernels whose last bits differ in a few elements (up to 3 "
-          "ULP), and so do the outputs that use them; recorded as a variant of the vectors"),
-    Cause(("float variant", "numpy", "torch", "conformance run"), "jaxlib", (0, 8, 2),
-          "XLA:CPU's float32 code for the truncated normal changed again between jaxlib 0.8.1 "
-          "and 0.8.3 (0.8.2 not measured): from then on kernels equal the main vectors "
-          "(recorded under jaxlib 0.10.2), which is the rounding the NumPy and torch ports "
-          "reproduce; under older jaxlib they differ from JAX in those last bits"),
     Cause((".value warns",), "flax", (0, 12, 1),
           "Flax 0.12.1 deprecated Variable.value (DeprecationWarning; use variable[...])"),
 )
@@ -93,21 +87,45 @@ def version_deltas(before: dict, after: dict) -> list[str]:
 
 
 def explain(fact: str, before: dict, after: dict) -> list[str]:
-    """The known causes that straddle the two envs' versions, else the candidate deltas."""
-    found = []
+    """The one cause of a change of ``fact`` between the two envs (a list of one)."""
+    if fact == "float variant":
+        return [_float_cause(before, after)]
+    if fact in IMPLEMENTATION_ORDER and "unavailable" in (cells(before)[fact][0],
+                                                          cells(after)[fact][0]):
+        return [_availability_cause(fact, before, after)]
+    if fact == "import under -W error":  # the warning itself is the cause: show it
+        for report in (before, after):
+            if get(report, "purity", "import_nnx_W_error", "ok") is False:
+                error = get(report, "purity", "import_nnx_W_error", "error")
+                return [f"under {_pair(report)}, importing nnx raises {error}"]
+    crossed = []
     for cause in CAUSES:
         if fact not in cause.facts:
             continue
         a = version_tuple(get(before, "versions", cause.package))
         b = version_tuple(get(after, "versions", cause.package))
         if min(a, b) < cause.boundary <= max(a, b):
-            found.append(cause.text)
-    if fact == "import under -W error":  # the warning itself is the cause; show it
-        for report in (before, after):
-            if get(report, "purity", "import_nnx_W_error", "ok") is False:
-                error = get(report, "purity", "import_nnx_W_error", "error")
-                found.append(f"under {_pair(report)}, importing nnx raises {error}")
-    if not found:
-        deltas = version_deltas(before, after)
-        found.append("no known cause; candidates: " + (", ".join(deltas) or "no version changed"))
-    return found
+            crossed.append(cause)
+    if crossed:  # a jump across several: the latest change decides the later state
+        return [max(crossed, key=lambda c: c.boundary).text]
+    deltas = version_deltas(before, after)
+    return ["no known cause; candidates: " + (", ".join(deltas) or "no version changed")]
+
+
+def _float_cause(before: dict, after: dict) -> str:
+    """XLA:CPU's float32 log1p, as the two envs' jaxlib releases compile it."""
+    old, new = cells(before)["float variant"][0], cells(after)["float variant"][0]
+    return (f"XLA:CPU compiles the truncated normal's float32 log1p differently in jaxlib "
+            f"{get(before, 'versions', 'jaxlib')} (rounding {old}) and "
+            f"{get(after, 'versions', 'jaxlib')} (rounding {new}): the same keys give kernels "
+            f"whose last bits differ in a few elements; the ports follow the installed jaxlib "
+            f"(their float_variant), and the vectors record each rounding as a variant")
+
+
+def _availability_cause(name: str, before: dict, after: dict) -> str:
+    """An implementation that runs in one env and not the other: its packages."""
+    missing = [get(r, "implementations", name, "message") for r in (before, after)]
+    reason = next((m for m in missing if isinstance(m, str)), "its packages are missing")
+    return (f"{name} runs only where its packages are installed: here {reason} in one env "
+            f"(torch is installed in the envs named with the torch factor, on Python 3.11, "
+            f"the one Python its CPU wheel is on this machine for)")

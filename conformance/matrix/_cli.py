@@ -1,9 +1,10 @@
 """``nnx-conformance matrix``: run the tox version matrix and report it as Markdown and HTML.
 
 This command runs the envs (``tox p``) or, with ``--collect``, takes the env reports already
-there, and writes ``report.md`` and a self-contained ``report.html`` beside them: one row per
-env, one column per implementation and oracle, and every behaviour change between neighbouring
-envs (ordered by Flax, JAX, Python, NumPy) with its cause.
+there (each env's JSON, from this machine or from CI jobs), and writes ``report.md``, a
+self-contained ``report.html`` and a machine-readable ``report.json`` beside them: each env's
+verdicts first (green or not, and why), the purity facts, and every behaviour change between
+neighbouring envs (ordered by Flax, JAX, Python, NumPy) with its one cause.
 
     python -m conformance.matrix                 # the whole matrix, two envs at a time
     python -m conformance.matrix -m ci           # a tox label
@@ -44,11 +45,11 @@ def handle(args: argparse.Namespace) -> int:
         print(f"matrix: results={args.results} holds no env report, but should hold at least "
               f"one (run without --collect, or pass --results)", file=sys.stderr)
         return 1
-    md, page = write_reports(reports, args.out or args.results / "report")
+    md, page, data = write_reports(reports, args.out or args.results / "report")
     failing = [r["env"] for r in reports if not env_ok(r)]
     print(f"matrix: {len(reports)} envs, {len(failing)} failing"
           f"{': ' + ', '.join(failing) if failing else ''}; tox exit {tox_code}\n"
-          f"matrix: wrote {md} and {page}")
+          f"matrix: wrote {md}, {page} and {data}")
     return 0 if tox_code == 0 and not failing else 1
 
 

@@ -22,6 +22,22 @@ PURITY_COLUMNS: dict[str, Any] = {
 }
 
 
+#: The verdict columns, first on the page: what makes an env green or not.
+VERDICTS = ("known answers", "conformance run", *IMPLEMENTATION_ORDER)
+#: Facts that describe an env without judging it.
+FACTS = ("PRNG default", "float variant")
+#: Shown a click away: the other class by toggling, x64 flipped.
+DETAILS = ("other class (toggled)", "x64 flipped")
+
+
+def versions_text(report: dict) -> str:
+    """The versions actually installed in the env, on one line."""
+    versions = report.get("versions", {})
+    return " ".join(f"{name} {versions.get(key) or '?'}" for name, key in (
+        ("Python", "python"), ("Flax", "flax"), ("JAX", "jax"), ("jaxlib", "jaxlib"),
+        ("NumPy", "numpy")))
+
+
 def cells(report: dict) -> dict[str, tuple[str, str]]:
     """The env's table cells: column -> (text, status), status in pass/warn/fail/na/info."""
     versions = report.get("versions", {})
@@ -36,13 +52,15 @@ def cells(report: dict) -> dict[str, tuple[str, str]]:
     row["PRNG default"] = (f"{get(report, 'jax', 'prng_class', default='?')} ({mode})", "info")
     ka = report.get("known_answers") or {}
     row["known answers"] = _ka_cell(ka.get("default"))
-    row["float variant"] = _variant_cell(ka.get("default"))
+    row["float variant"] = _variant_cell(report)
     row["other class (toggled)"] = _ka_cell(ka.get("other_mode"))
     flipped = ka.get("x64_flipped") or []
     row["x64 flipped"] = _combine([_ka_cell(v) for v in flipped]) if flipped else ("n/a", "na")
-    for name in _implementations([report]):
-        row[name] = _ka_cell(get(report, "implementations", name))
-    row["conformance run"] = _run_cell(report.get("conformance_run") or {})
+    run = report.get("conformance_run") or {}
+    row["conformance run"] = _run_cell(run)
+    for name in IMPLEMENTATION_ORDER:
+        row[name] = _implementation_cell(get(report, "implementations", name),
+                                         get(run, "implementations", name))
     summary = purity_summary(report)
     for label, good in PURITY_COLUMNS.items():
         value = summary.get(label)
@@ -71,7 +89,8 @@ def _ka_cell(verdict: Any) -> tuple[str, str]:
     if status == "missing":
         return ("NO VECTORS", "fail")
     if status == "fail":
-        kernels, outputs = verdict.get("kernel_mismatches", []), verdict.get("output_mismatches", [])
+        kernels = verdict.get("kernel_mismatches", [])
+        outputs = verdict.get("output_mismatches", [])
         if not kernels:
             return (f"kernels exact; {len(outputs)}/{verdict.get('compared')} outputs differ",
                     "warn")
@@ -79,15 +98,23 @@ def _ka_cell(verdict: Any) -> tuple[str, str]:
     return (f"error: {verdict.get('message', '?')[:80]}", "fail")
 
 
-def _variant_cell(verdict: Any) -> tuple[str, str]:
-    """Which last-bit variant of the vectors this env's jaxlib matched ("main" if none)."""
-    if not isinstance(verdict, dict) or verdict.get("status") in (None, "missing", "error"):
-        return ("n/a", "na")
-    if not verdict.get("variant"):
-        return ("main", "info")
-    versions = verdict.get("variant_jaxlib") or []
-    span = f"{versions[0]}..{versions[-1]}" if versions else "?"
-    return (f"{verdict['variant']} (jaxlib {span})", "info")
+def _variant_cell(report: dict) -> tuple[str, str]:
+    """How the env's jaxlib rounds the truncated normal: the ports' float variant for it."""
+    from implementations import float_variant_for
+
+    jaxlib = get(report, "versions", "jaxlib")
+    return (float_variant_for(jaxlib), "info") if jaxlib else ("n/a", "na")
+
+
+def _implementation_cell(vectors: Any, run: Any) -> tuple[str, str]:
+    """An implementation against its class's vectors and in the run; "unavailable" where its
+    packages are not installed in the env (never a silence)."""
+    if isinstance(run, dict) and run.get("status") == "unavailable" or (
+            isinstance(vectors, dict) and vectors.get("status") == "unavailable"):
+        return ("unavailable", "na")
+    if isinstance(run, dict) and run.get("status") == "disagreed":
+        return ("DISAGREES in the run", "fail")
+    return _ka_cell(vectors)
 
 
 def _combine(parts: list[tuple[str, str]]) -> tuple[str, str]:
@@ -99,21 +126,14 @@ def _combine(parts: list[tuple[str, str]]) -> tuple[str, str]:
 def _run_cell(run: dict) -> tuple[str, str]:
     status = run.get("status")
     if status == "pass":
-        agreed = [n for n, r in (run.get("implementations") or {}).items()
-                  if isinstance(r, dict) and r.get("status") in ("agreed", "pass", "ok")]
-        return (f"ok ({', '.join(agreed)})" if agreed else "ok", "pass")
+        return ("agreed", "pass")
     if status == "fail":
-        return ("DISAGREE", "fail")
+        failing = [n for n, r in (run.get("implementations") or {}).items()
+                   if isinstance(r, dict) and r.get("status") == "disagreed"]
+        return (f"DISAGREE ({', '.join(failing)})" if failing else "DISAGREE", "fail")
     if status in ("unavailable", "skipped"):
         return (status, "na")
     return (f"{status}: {str(run.get('message', ''))[:80]}", "fail")
-
-
-def _implementations(reports: list[dict]) -> list[str]:
-    names = {n for r in reports for n in (r.get("implementations") or {}) if n not in (
-        "status", "message", "traceback")}
-    return sorted(names, key=lambda n: (IMPLEMENTATION_ORDER.index(n)
-                                        if n in IMPLEMENTATION_ORDER else 99, n))
 
 
 def purity_summary(report: dict) -> dict[str, Any]:
@@ -127,9 +147,19 @@ def purity_summary(report: dict) -> dict[str, Any]:
     return out
 
 
-def env_ok(report: dict) -> bool:
-    """Whether an env conforms: its class's vectors bit-exact, the run agreed, purity held."""
+def failures(report: dict) -> list[str]:
+    """Why an env is not green (empty: it is): its class's vectors not bit-exact, the run not
+    agreed, an implementation that differs, the statement's promise broken."""
     row = cells(report)
-    needed = [row["known answers"], row["conformance run"], row["original untouched"]]
-    needed += [row[n] for n in ("split_merge", "state_update") if n in row]
-    return all(status in ("pass", "na") for _, status in needed[1:]) and needed[0][1] == "pass"
+    found = [f"{column}: {row[column][0]}" for column in VERDICTS
+             if row[column][1] == "fail" or (column == "known answers"
+                                             and row[column][1] != "pass")]
+    if row["original untouched"][1] not in ("pass", "na"):
+        found.append("the original model was modified")
+    return found
+
+
+def env_ok(report: dict) -> bool:
+    """Whether an env conforms: its class's vectors bit-exact, the run agreed, every
+    available implementation exact, purity held."""
+    return not failures(report)

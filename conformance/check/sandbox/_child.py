@@ -239,6 +239,12 @@ def _hello(jax_config: dict[str, Any]) -> dict:
         import flax
         from flax import nnx  # noqa: F401 - imported ahead of the solution, on purpose
 
+        try:  # the jaxlib decides the last bits of the kernels (the grader's reference follows)
+            from jaxlib import version as jaxlib_version
+
+            info["jaxlib"] = jaxlib_version.__version__
+        except Exception:  # noqa: BLE001
+            info["jaxlib"] = None
         info.update(jax=jax.__version__, flax=flax.__version__,
                     prng_mode="partitionable" if jax.config.jax_threefry_partitionable
                     else "legacy", x64=bool(jax.config.jax_enable_x64))

@@ -18,11 +18,11 @@ library only.
   little-endian float64, lossless for every float dtype the result may have), :data:`END`
   (end of a run: warnings, purity).
 
-Header fields, by frame: :data:`HELLO` ``python, numpy, jax, flax, prng_mode, x64, cache, pid,
-confinement``; :data:`LOAD` ``slot, ok, seconds`` and, when not ok, ``kind`` (one of
-:data:`LOAD_KINDS`) with ``names`` | ``type`` | ``exc_type, message, line, text, traceback``;
-:data:`RESULT` ``i, status, seconds, type`` and, by status, ``dtype, shape[, elided]`` |
-``exc_type, message, traceback``; :data:`END` ``slot, warnings, purity``.
+Header fields, by frame: :data:`HELLO` ``python, numpy, jax, jaxlib, flax, prng_mode, x64,
+cache, pid, confinement``; :data:`LOAD` ``slot, ok, seconds`` and, when not ok, ``kind`` (one
+of :data:`LOAD_KINDS`) with ``names`` | ``type`` | ``exc_type, message, line, text,
+traceback``; :data:`RESULT` ``i, status, seconds, type`` and, by status, ``dtype,
+shape[, elided]`` | ``exc_type, message, traceback``; :data:`END` ``slot, warnings, purity``.
 
 The solution runs in the child and may write to the result pipe itself, so the parent
 validates every frame (:func:`read_frame`) and every field it reads.

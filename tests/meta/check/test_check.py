@@ -22,7 +22,8 @@ from conformance.check._grading import Reference, read_outcome
 from conformance.check._schedule import split_cases
 from conformance.check.sandbox import ChildGone
 from conformance.cli import main
-from conformance.core import CHECK_CACHE, cache_path
+from conformance.core import CHECK_CACHE, Case, cache_path
+from implementations import host_float_variant, installed_jaxlib
 from tests.paths import CONFORMING, GOOD, MUTANTS
 from tests.paths import LEARNER_FILES as FIXTURES
 FAST = Limits(timeout_s=20.0, memory_mb=4096, cpu_s=300)
@@ -222,6 +223,25 @@ def test_reference_kernels_are_the_split_merge_kernels():
         assert params["kernel"].tobytes() == mine["kernel"].tobytes(), case.id
 
 
+@pytest.mark.parametrize("jaxlib,variant", [
+    ("0.4.38", "jaxlib-0.4.26"), ("0.7.2", "jaxlib-0.7.0"), ("0.8.1", "jaxlib-0.7.0"),
+    ("0.8.2", "jaxlib-0.8.2"), ("0.10.2", "jaxlib-0.8.2"), ("99.0.0", "jaxlib-0.8.2")])
+def test_reference_follows_the_learners_jaxlib(jaxlib, variant):
+    """The kernels the grader expects are the ones the learner's jaxlib computes."""
+    from implementations import numpy_port
+
+    ref = Reference("partitionable", jaxlib=jaxlib)
+    assert ref.float_variant == variant
+    case = Case(seed=3, x=(0.5,) * 300, features=300, scale=1.0)
+    expected, _ = ref.expected(case)
+    own = numpy_port.initial_params(3, 300, 300, prng_mode="partitionable", float_variant=variant)
+    newest = numpy_port.initial_params(3, 300, 300, prng_mode="partitionable")
+    assert expected.accepts(numpy_port.forward(case.x_array, own["kernel"], own["bias"], 1.0)).all()
+    if variant != "jaxlib-0.8.2":  # the variants differ somewhere in 90,000 kernel elements
+        assert own["kernel"].tobytes() != newest["kernel"].tobytes()
+    assert Reference("partitionable").float_variant == host_float_variant()
+
+
 def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["check", str(GOOD), str(FIXTURES / "tamper.py"), "--cases", "3",
@@ -233,7 +253,9 @@ def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
     bad = doc["results"][1]
     assert set(bad["counterexample"]) >= {"seed", "x", "features", "scale", "expected",
                                           "actual", "reproducer"}
-    assert set(bad["environment"]) == {"python", "jax", "flax", "numpy", "prng_mode", "x64"}
+    assert set(bad["environment"]) == {"python", "jax", "jaxlib", "flax", "numpy", "prng_mode",
+                                       "x64"}
+    assert bad["environment"]["jaxlib"] == installed_jaxlib()
     assert set(bad["confinement"]) == {"landlock_abi", "writes", "reads", "tcp", "signals",
                                        "user", "nproc", "read_capability", "namespaces",
                                        "fsize_mb", "scratch_mb", "memory_mb"}

@@ -84,13 +84,34 @@ def test_prng_default_change_is_explained_by_jax_0_5(reports):
     (".value warns", "0.12.1", "deprecated Variable.value"),
     ("nnx.split exists", "0.8.3", "Module.split()"),
     ("nnx module", "0.8.4", "flax.nnx"),
-    ("float variant", "0.7.0", "jaxlib 0.7.0"),
-    ("float variant", "0.8.3", "between jaxlib 0.8.1 and 0.8.3"),
+    ("float variant", "0.7.0", "and 0.7.0 (rounding jaxlib-0.7.0)"),
+    ("float variant", "0.8.3", "and 0.8.3 (rounding jaxlib-0.8.2)"),
 ])
 def test_flax_behaviour_changes_are_named_with_their_cause(reports, fact, version, words):
     changes = _changes(reports, fact)
     assert changes, f"no change of {fact!r} detected"
+    assert all(len(change["causes"]) == 1 for change in changes), changes  # its own, no other
     assert any(words in cause for change in changes for cause in change["causes"]), changes
+
+
+def test_every_change_names_exactly_one_cause(reports):
+    changes = _matrix.behaviour_changes(reports)
+    assert changes and all(len(change["causes"]) == 1 for change in changes)
+    prng = [c for c in changes if c["fact"] == "PRNG default"]
+    assert prng and all("JAX 0.5.0" in c["causes"][0] for c in prng)
+    assert not any("JAX 0.5.0" in c["causes"][0] for c in changes if c["fact"] != "PRNG default")
+
+
+def test_the_json_report_holds_every_env_with_its_versions_and_verdicts(reports, tmp_path):
+    md, page, data = _matrix.write_reports(reports, tmp_path / "report")
+    doc = json.loads(data.read_text())
+    assert doc["schema"] == "nnx-conformance/matrix/1"
+    assert [e["env"] for e in doc["envs"]] == [r["env"] for r in reports]
+    for env, report in zip(doc["envs"], reports):
+        assert env["versions"] == report["versions"] and env["green"] == _matrix.env_ok(report)
+        assert set(env["verdicts"]) >= {"known answers", "conformance run", "numpy", "torch"}
+        assert env["green"] == (not env["failures"])
+    assert doc["changes"] == _matrix.behaviour_changes(reports)
 
 
 def test_import_under_warnings_as_errors_names_the_warning(reports):
@@ -123,7 +144,7 @@ def test_missing_vectors_fail_the_env(reports):
 def test_markdown_has_a_row_per_env_and_the_changes(reports):
     text = _matrix.render_markdown(reports)
     for report in reports:
-        assert f"| {report['env']} |" in text
+        assert text.count(f"| `{report['env']}` |") == 2  # its verdicts and its purity facts
     assert "## Behaviour changes between neighbouring envs" in text
     assert "JAX 0.5.0" in text
     assert "class A (JAX" in text and "class B (JAX" in text
@@ -135,7 +156,9 @@ def test_html_is_self_contained_and_coloured(reports):
     for external in ("<script", "<link", "src=", "href=", "@import", "url("):
         assert external not in page
     assert "class='pass'" in page and "<style>" in page
-    assert page.count("<tr>") == len(reports) + 1
+    assert page.count("<tr>") == 2 * (len(reports) + 1)  # verdicts, then purity
+    assert page.index("id='verdict-table'") < page.index("id='purity-table'")
+    assert page.count("<details>") == len(reports)  # each env's details, a click away
 
 
 def test_collect_writes_both_reports(tmp_path, capsys):
