@@ -18,13 +18,16 @@ from implementations._contract import (
     resolve_x64,
     validate,
 )
-from implementations._float_variants import (FLOAT_VARIANTS, float_variant_for,
-                                             host_float_variant, installed_jaxlib)
+from implementations._float_variants import (FLOAT_VARIANTS, LIBM_LOG_VARIANTS,
+                                             float_variant_for, host_float_variant,
+                                             installed_jaxlib)
 from implementations._registry import IMPLEMENTATIONS, Entry, ImplementationUnavailable, get
+from implementations._xla_loops import host_cores, vectorized_elements
 
 __all__ = [
     "FLOAT_VARIANTS",
     "IMPLEMENTATIONS",
+    "LIBM_LOG_VARIANTS",
     "PRNG_MODES",
     "SEED_MAX",
     "SEED_MIN",
@@ -34,9 +37,11 @@ __all__ = [
     "PureStateUpdate",
     "float_variant_for",
     "get",
+    "host_cores",
     "host_float_variant",
     "installed_jaxlib",
     "resolve_prng_mode",
     "resolve_x64",
     "validate",
+    "vectorized_elements",
 ]

@@ -8,17 +8,14 @@ code each release dumps with ``XLA_FLAGS=--xla_dump_to=DIR``):
   ``tail - x2 * 0.5``, an ``fsub`` whose left product LLVM fuses:
   ``x + fma(x * x2, num / den, -(x2 * 0.5))``. The ``log(1 + x)`` branch is XLA's inline
   Cephes polynomial, as in the newest releases.
-* ``jaxlib-0.7.0`` (jaxlib 0.7.0 ... 0.8.1): the small-|x| branch is the newest one, but
-  ``log(1 + x)`` is ``llvm.log``, and where LLVM vectorizes the loop (``llvm.log.v8f32``,
-  ``v4f32``) the backend scalarises it into calls of the host libm's ``logf`` (glibc's
-  table-driven float64 evaluation on Linux); XLA replaces the scalar ``llvm.log.f32`` of
-  iterations left unvectorized with its inline Cephes polynomial (the newest variant's). So an
-  element's rounding depends on its place in the kernel's loop: for a partitionable (m, n)
-  kernel the vectorized elements were measured as the first 8 * (n // 8) columns for n >= 32,
-  4 * (n // 4) for 16 <= n < 32, all of them for n == 8, none for other n >= 5, and whole rows
-  for n <= 4; legacy kernels and other releases' LLVM differ. The ports compute every element
-  the vectorized (glibc) way: exact for every mantissa of a vectorized loop, not yet for the
-  unvectorized elements of a kernel (``oracles/float_variants.md`` measures both).
+* ``jaxlib-0.7.0`` (jaxlib 0.7.0), ``jaxlib-0.7.1`` (0.7.1 and 0.7.2) and ``jaxlib-0.8.0``
+  (0.8.0 and 0.8.1): the small-|x|
+  branch is the newest one, but ``log(1 + x)`` is ``llvm.log``, and where LLVM vectorizes the
+  loop (``llvm.log.v8f32``, ``v4f32``) the backend scalarises it into calls of the host libm's
+  ``logf`` (glibc's table-driven float64 evaluation on Linux); XLA replaces the scalar
+  ``llvm.log.f32`` of iterations left unvectorized with its inline Cephes polynomial (the
+  newest variant's). So an element's rounding depends on its place in the kernel's loop
+  (``_xla_loops``); the three variants differ only in those loops.
 * ``jaxlib-0.8.2`` (jaxlib 0.8.2 and later): ``xla.log1p`` inlines both branches with
   ``x + fma(x2, -0.5, tail)`` and the Cephes log; the ports' original path.
 
@@ -36,9 +33,14 @@ import re
 
 JAXLIB_0_4 = "jaxlib-0.4.26"
 JAXLIB_0_7 = "jaxlib-0.7.0"
+JAXLIB_0_7_1 = "jaxlib-0.7.1"
+JAXLIB_0_8 = "jaxlib-0.8.0"
 JAXLIB_0_8_2 = "jaxlib-0.8.2"
 # Oldest first; each starts at the release in its name and ends where the next one starts.
-FLOAT_VARIANTS: tuple[str, ...] = (JAXLIB_0_4, JAXLIB_0_7, JAXLIB_0_8_2)
+FLOAT_VARIANTS: tuple[str, ...] = (JAXLIB_0_4, JAXLIB_0_7, JAXLIB_0_7_1, JAXLIB_0_8,
+                                   JAXLIB_0_8_2)
+# Variants whose ``log(1 + x)`` is the host libm's ``logf`` in vectorized loop iterations.
+LIBM_LOG_VARIANTS: frozenset[str] = frozenset({JAXLIB_0_7, JAXLIB_0_7_1, JAXLIB_0_8})
 NEWEST = FLOAT_VARIANTS[-1]
 FLOAT_VARIANT_DOMAIN = "one of None, " + ", ".join(repr(v) for v in FLOAT_VARIANTS)
 

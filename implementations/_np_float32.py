@@ -30,7 +30,7 @@ import numpy as np
 
 from implementations import _xla_constants as C
 from implementations._contract import resolve_float_variant
-from implementations._float_variants import JAXLIB_0_4, JAXLIB_0_7
+from implementations._float_variants import JAXLIB_0_4, LIBM_LOG_VARIANTS
 
 _F32 = np.float32
 _F64 = np.float64
@@ -262,7 +262,7 @@ def _glibc_log(y: np.ndarray, fused: bool) -> np.ndarray:
 
 # log1p's two branches per variant: (small-|x| chain, its muladd steps, log(1 + x)).
 _LOG1P_BRANCHES = {JAXLIB_0_4: (_log1p_small_fsub, 12, _log),
-                   JAXLIB_0_7: (_log1p_small, 11, _glibc_log)}
+                   **{name: (_log1p_small, 11, _glibc_log) for name in LIBM_LOG_VARIANTS}}
 _LOG1P_NEWEST = (_log1p_small, 11, _log)
 
 

@@ -33,7 +33,7 @@ import torch
 
 from implementations import _xla_constants as C
 from implementations._contract import resolve_float_variant
-from implementations._float_variants import JAXLIB_0_4, JAXLIB_0_7
+from implementations._float_variants import JAXLIB_0_4, LIBM_LOG_VARIANTS
 
 __all__ = [
     "Fma",
@@ -289,7 +289,7 @@ def log1p32(x: torch.Tensor, fma: bool | Fma, variant: str | None = None) -> tor
     """
     fma = _as_fma(fma)
     variant = resolve_float_variant(variant)
-    log = glibc_logf if variant == JAXLIB_0_7 else functools.partial(_log_eigen, fma=fma)
+    log = glibc_logf if variant in LIBM_LOG_VARIANTS else functools.partial(_log_eigen, fma=fma)
     small = torch.abs(x) < _LOG1P_SMALL
     if not bool(small.any()):
         return log(x + 1.0)

@@ -26,8 +26,10 @@ import numpy as np
 from implementations import _keys
 from implementations._contract import (params_dict, resolve_float_variant, resolve_fma,
                                        resolve_x64, validate, validate_init)
+from implementations._float_variants import NEWEST
 from implementations._np_float32 import lecun_stddev, truncnorm_from_mantissa
 from implementations._np_threefry import random_bits
+from implementations._xla_loops import vectorized_elements
 
 __all__ = ["initial_params", "pure_state_update", "kernel", "truncnorm_table", "forward"]
 
@@ -136,6 +138,17 @@ def _choose_table(n: int, fused: bool, variant: str) -> bool:
     return n >= TABLE_MIN_ELEMENTS or work > build_cost
 
 
+def _scaled_z(mantissa: np.ndarray, fused: bool, variant: str, stddev: np.float32,
+              table: bool | None) -> np.ndarray:
+    if table is None:
+        table = _choose_table(mantissa.size, fused, variant)
+    if table:
+        return _lookup(mantissa, fused, variant, stddev)
+    z = _z_direct(mantissa, fused, variant)
+    np.multiply(z, stddev, out=z)  # one float32 rounding, like JAX's eager multiply
+    return z
+
+
 def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fused: bool,
            *, variant: str | None = None, table: bool | None = None) -> np.ndarray:
     """lecun_normal's ``(in_features, features)`` float32 kernel for a raw threefry key.
@@ -158,13 +171,10 @@ def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fus
     mantissa = random_bits(key, n, mode)
     np.right_shift(mantissa, np.uint32(9), out=mantissa)
     stddev = lecun_stddev(in_features)
-    if table is None:
-        table = _choose_table(n, fused, variant)
-    if table:
-        z = _lookup(mantissa, fused, variant, stddev)
-    else:
-        z = _z_direct(mantissa, fused, variant)
-        np.multiply(z, stddev, out=z)  # one float32 rounding, like JAX's eager multiply
+    z = _scaled_z(mantissa, fused, variant, stddev, table)
+    vectorized = vectorized_elements(in_features, features, mode, variant)
+    if vectorized is not None:  # the iterations LLVM left scalar round the newest way
+        np.copyto(z, _scaled_z(mantissa, fused, NEWEST, stddev, table), where=~vectorized)
     return z.reshape(in_features, features)
 
 

@@ -33,8 +33,10 @@ from implementations._contract import (
     validate,
     validate_init,
 )
+from implementations._float_variants import NEWEST
 from implementations._torch_float32 import lecun_stddev, truncated_normal_from_chunks
 from implementations._torch_threefry import bits_chunks
+from implementations._xla_loops import vectorized_elements
 
 __all__ = ["build_linear", "initial_params", "kernel_tensor", "pure_state_update", "pure_update"]
 
@@ -56,9 +58,15 @@ def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fu
     n = in_features * features
     # The multiply by the 0-d float32 stddev is a separate, eager (so unfused) op in JAX. The
     # words are consumed chunk by chunk, while still in cache.
+    variant = resolve_float_variant(variant)
+    stddev = lecun_stddev(in_features)
     kernel = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
-                                          scale=lecun_stddev(in_features), use_table=use_table,
-                                          variant=variant)
+                                          scale=stddev, use_table=use_table, variant=variant)
+    vectorized = vectorized_elements(in_features, features, prng_mode, variant)
+    if vectorized is not None:  # the iterations LLVM left scalar round the newest way
+        scalar = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
+                                              scale=stddev, use_table=use_table, variant=NEWEST)
+        kernel = torch.where(torch.from_numpy(vectorized), kernel, scalar)
     return kernel.view(in_features, features)
 
 

@@ -4,7 +4,8 @@
 * ``env_report``: one env's results as JSON (run in every env: ``python -m
   conformance.matrix.env_report``).
 * ``_results``, ``_verdicts``, ``_causes``, ``_render``: reading the envs' JSON, each env's
-  verdicts, the behaviour changes between neighbours with their causes, Markdown and HTML.
+  verdicts, the behaviour changes between neighbours with their causes, Markdown, HTML and
+  JSON; ``_workflow``: the GitHub Actions workflow generated from ``tox.ini``.
 
 Offered here: :func:`register` (adds ``matrix`` to the command line) and :func:`main`
 (``python -m conformance.matrix``). Importing this package imports nothing beyond the
@@ -21,6 +22,8 @@ _EXPORTS = {
     "cells": "._verdicts", "env_ok": "._verdicts", "behaviour_changes": "._causes",
     "CAUSES": "._causes", "render_markdown": "._render", "render_html": "._render",
     "write_reports": "._render", "document": "._render", "failures": "._verdicts",
+    "render_workflow": "._workflow", "write_workflow": "._workflow",
+    "WORKFLOW_PATH": "._workflow", "NEWEST_ENV": "._workflow",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,6 +10,7 @@ neighbouring envs (ordered by Flax, JAX, Python, NumPy) with its one cause.
     python -m conformance.matrix -m ci           # a tox label
     python -m conformance.matrix -e py311-flax0.12.9-jax0.10.3   # one (new) env
     python -m conformance.matrix --collect       # re-render from existing JSON
+    python -m conformance.matrix --workflow      # regenerate .github/workflows/matrix.yml
 
 Exit codes: 0 every env ran and conforms, 1 an env failed or disagrees, 2 usage error.
 """
@@ -24,6 +25,7 @@ from typing import Any, Sequence
 from conformance.matrix._render import write_reports
 from conformance.matrix._results import DEFAULT_RESULTS, load_results, run_tox, tox_env_list
 from conformance.matrix._verdicts import env_ok
+from conformance.matrix._workflow import write_workflow
 
 
 def _split_envs(values: Sequence[str] | None) -> list[str]:
@@ -32,6 +34,9 @@ def _split_envs(values: Sequence[str] | None) -> list[str]:
 
 def handle(args: argparse.Namespace) -> int:
     """Runs (unless ``--collect``) and reports; returns the exit code."""
+    if args.workflow:
+        print(f"matrix: wrote {write_workflow()} ({len(tox_env_list())} envs of tox.ini)")
+        return 0
     envs = _split_envs(args.env)
     tox_code = 0
     if not args.collect:
@@ -64,6 +69,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-m", "--label", help="run a tox label instead (e.g. ci)")
     parser.add_argument("--collect", action="store_true",
                         help="do not run tox; report the JSON already in --results")
+    parser.add_argument("--workflow", action="store_true",
+                        help="only regenerate the GitHub Actions workflow from tox.ini")
     parser.add_argument("--results", type=pathlib.Path, default=DEFAULT_RESULTS,
                         help=f"where the envs' JSON is (default {DEFAULT_RESULTS})")
     parser.add_argument("--out", type=pathlib.Path,

@@ -111,6 +111,19 @@ details{margin:.4em 0}summary{cursor:pointer}
 """
 
 
+def _not_green_html(reports: list[dict]) -> list[str]:
+    """Why the red envs are red, each reason once with how many envs it holds back."""
+    reasons: dict[str, int] = {}
+    for report in reports:
+        for problem in failures(report):
+            reasons[problem] = reasons.get(problem, 0) + 1
+    if not reasons:
+        return []
+    items = "".join(f"<li>{html.escape(problem)} &mdash; {n} env{'s' * (n != 1)}</li>"
+                    for problem, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return [f"<ul id='not-green' class='small'>{items}</ul>"]
+
+
 def render_html(reports: list[dict]) -> str:
     """The report as one self-contained HTML page (inline CSS, no scripts, no links).
 
@@ -126,6 +139,7 @@ def render_html(reports: list[dict]) -> str:
              "</head><body>", "<h1>nnx-conformance version matrix</h1>",
              f"<p><b>{green} of {len(reports)} envs green.</b> Ordered by Flax, JAX, Python, "
              "NumPy. Green: conforms; red: fails; grey: not applicable.</p>",
+             *_not_green_html(reports),
              "<h2 id='verdicts'>Verdicts</h2><table id='verdict-table'><thead><tr>",
              "<th style='width:19%'>env</th><th style='width:15%'>why not green</th>"]
     parts += [f"<th>{esc(c)}</th>" for c in (*VERDICTS, *FACTS)]

@@ -99,11 +99,10 @@ def _ka_cell(verdict: Any) -> tuple[str, str]:
 
 
 def _variant_cell(report: dict) -> tuple[str, str]:
-    """How the env's jaxlib rounds the truncated normal: the ports' float variant for it."""
-    from implementations import float_variant_for
-
-    jaxlib = get(report, "versions", "jaxlib")
-    return (float_variant_for(jaxlib), "info") if jaxlib else ("n/a", "na")
+    """How the env's jaxlib rounds the truncated normal: the ports' float variant there (as
+    the env recorded it; the report reader imports neither NumPy nor JAX)."""
+    variant = report.get("float_variant")
+    return (variant, "info") if isinstance(variant, str) else ("n/a", "na")
 
 
 def _implementation_cell(vectors: Any, run: Any) -> tuple[str, str]:
@@ -137,14 +136,11 @@ def _run_cell(run: dict) -> tuple[str, str]:
 
 
 def purity_summary(report: dict) -> dict[str, Any]:
-    """The purity facts of an env report by label (see ``oracles.purity.SUMMARY``)."""
-    from oracles.purity import SUMMARY  # imports JAX: only when a report is tabulated
-
-    facts = report.get("purity") or {}
-    out = {}
-    for label, path in SUMMARY:
-        out[label] = get(facts, *path)
-    return out
+    """The purity facts of an env report by label (``oracles.purity.summary``, recorded by the
+    env itself); absent labels are None."""
+    found = report.get("purity_summary")
+    found = found if isinstance(found, dict) else {}
+    return {label: found.get(label) for label in PURITY_COLUMNS}
 
 
 def failures(report: dict) -> list[str]:

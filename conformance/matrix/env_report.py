@@ -134,6 +134,13 @@ def _implementation_summary(data: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _float_variant() -> str:
+    """The ports' float variant for this env's jaxlib (the rounding its XLA:CPU computes)."""
+    from implementations import host_float_variant
+
+    return host_float_variant()
+
+
 def build(env_name: str, cases: int, run_timeout: float, run_conformance: bool = True
           ) -> dict[str, Any]:
     """Everything ``nnx-conformance matrix`` tabulates for this env."""
@@ -150,7 +157,9 @@ def build(env_name: str, cases: int, run_timeout: float, run_conformance: bool =
         "known_answers": _guard(known_answer_verdicts),
         "implementations": _guard(implementation_verdicts),
         "purity": _guard(purity.facts),
+        "float_variant": _guard(_float_variant),
     }
+    report["purity_summary"] = purity.summary(report["purity"])
     if run_conformance:
         report["conformance_run"] = _guard(conformance_run, cases, run_timeout)
     else:

@@ -9,6 +9,8 @@ An env name is a ``-``-separated list of factors; the ones this module reads are
 * ``flax<version>``  -> ``flax==<version>``
 * ``jax<version>``   -> ``jax[cpu]==<version>`` (the extra pins the matching jaxlib)
 * ``numpy<version>`` -> ``numpy==<version>.*`` for ``X.Y``, ``numpy==<version>`` otherwise
+* ``flaxnewest``, ``jaxnewest`` -> ``flax``, ``jax[cpu]``: the newest releases on the index
+  (the scheduled CI env, which sees a new release the day it appears)
 * ``torch``          -> ``torch==2.13.0``, allowed only on Python 3.11, the one interpreter
   for which that wheel is on this machine (``pip install torch==2.13.0``; never resolved by uv)
 
@@ -27,9 +29,10 @@ import sys
 TORCH_PIN = "torch==2.13.0"
 TORCH_PYTHON = (3, 11)
 _VERSION = r"(\d+(?:\.\d+){1,3}(?:(?:a|b|rc|\.post|\.dev)\d+)?)"
+_NEWEST = "newest"
 _FACTORS = {
-    "flax": re.compile(rf"^flax{_VERSION}$"),
-    "jax": re.compile(rf"^jax{_VERSION}$"),
+    "flax": re.compile(rf"^flax(?:{_VERSION}|{_NEWEST})$"),
+    "jax": re.compile(rf"^jax(?:{_VERSION}|{_NEWEST})$"),
     "numpy": re.compile(rf"^numpy{_VERSION}$"),
 }
 
@@ -68,7 +71,9 @@ def pins(env_name: str, python: tuple[int, int] | None = None) -> list[str]:
             if package in found:
                 raise PinError(f"env_name={env_name!r} pins {package} twice, but should pin once")
             version = match.group(1)
-            if package == "jax":
+            if version is None:  # flaxnewest, jaxnewest
+                found[package] = "jax[cpu]" if package == "jax" else package
+            elif package == "jax":
                 found[package] = f"jax[cpu]=={version}"
             elif package == "numpy" and version.count(".") == 1:
                 found[package] = f"numpy=={version}.*"

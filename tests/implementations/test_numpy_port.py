@@ -40,7 +40,7 @@ EDGE_SEEDS = (0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**32 - 1, 2**
 # Each new shape costs JAX a compile of a few hundred ms per mode: draw from a small pool.
 SHAPES = ((1, 1), (3, 2), (17, 33), (64, 10), (2, 129), (300, 1))
 PY = sys.executable
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def bits_of(a) -> np.ndarray:
@@ -154,12 +154,13 @@ def test_fma_option_domain(fma):
 # oracles/float_variants.md), plus versions no measurement covers.
 VARIANT_OF_JAXLIB = [
     ("0.4.26", "jaxlib-0.4.26"), ("0.4.38", "jaxlib-0.4.26"), ("0.6.2", "jaxlib-0.4.26"),
-    ("0.7.0", "jaxlib-0.7.0"), ("0.7.2", "jaxlib-0.7.0"), ("0.8.1", "jaxlib-0.7.0"),
+    ("0.7.0", "jaxlib-0.7.0"), ("0.7.1", "jaxlib-0.7.1"), ("0.7.2", "jaxlib-0.7.1"),
+    ("0.8.0", "jaxlib-0.8.0"), ("0.8.1", "jaxlib-0.8.0"),
     ("0.8.2", "jaxlib-0.8.2"), ("0.8.3", "jaxlib-0.8.2"), ("0.10.2", "jaxlib-0.8.2"),
     # unknown newer releases, local and pre-release suffixes, no jaxlib, nonsense
     ("0.11.0", "jaxlib-0.8.2"), ("1.0", "jaxlib-0.8.2"), ("12.3.4", "jaxlib-0.8.2"),
     ("0.8.2.dev20251120", "jaxlib-0.8.2"), ("0.7.0+cuda12.cudnn91", "jaxlib-0.7.0"),
-    ("0.8.1rc1", "jaxlib-0.7.0"), (None, "jaxlib-0.8.2"), ("unknown", "jaxlib-0.8.2"),
+    ("0.8.1rc1", "jaxlib-0.8.0"), (None, "jaxlib-0.8.2"), ("unknown", "jaxlib-0.8.2"),
     # older than the suite supports (jax>=0.4.26): the oldest variant
     ("0.4.25", "jaxlib-0.4.26"), ("0.3.0", "jaxlib-0.4.26"),
 ]
@@ -171,7 +172,8 @@ def test_float_variant_for_jaxlib_versions(version, expected):
 
 
 def test_float_variant_names_and_installed_jaxlib():
-    assert FLOAT_VARIANTS == ("jaxlib-0.4.26", "jaxlib-0.7.0", "jaxlib-0.8.2")
+    assert FLOAT_VARIANTS == ("jaxlib-0.4.26", "jaxlib-0.7.0", "jaxlib-0.7.1", "jaxlib-0.8.0",
+                              "jaxlib-0.8.2")
     assert NEWEST == FLOAT_VARIANTS[-1]
     assert host_float_variant() == float_variant_for(installed_jaxlib())
     version = pytest.importorskip("jaxlib.version")
@@ -190,7 +192,8 @@ def test_float_variant_option_domain(value):
         b = numpy_port.pure_state_update(0, [1.0, 2.0], 2, 1.0, float_variant=value)
         assert a["kernel"].shape == (2, 2) and b.shape == (2,)
         return
-    domain = ("one of None, 'jaxlib-0.4.26', 'jaxlib-0.7.0', 'jaxlib-0.8.2'")
+    domain = ("one of None, 'jaxlib-0.4.26', 'jaxlib-0.7.0', 'jaxlib-0.7.1', "
+              "'jaxlib-0.8.0', 'jaxlib-0.8.2'")
     for call in (lambda: numpy_port.initial_params(0, 2, 2, float_variant=value),
                  lambda: numpy_port.pure_state_update(0, [1.0], 1, 1.0, float_variant=value),
                  lambda: numpy_port.kernel((0, 0), 2, 2, "partitionable", True,
