@@ -13,7 +13,9 @@ FMA, z is odd about mantissa 2**22 and half of it, 16 MiB, suffices). The table 
 kernel of 2**22 elements or more, or once mid-size kernels have cost the direct path as much as
 the build (small ones never use it: their cost is per-call overhead). Either path gives the
 same bits; the tests compare all 2**23 table entries with JAX. Each float variant
-(``_float_variants``: which jaxlib's rounding to reproduce) has its own table.
+(``_float_variants``: which jaxlib's rounding to reproduce) has its own table. In the variants
+of jaxlib 0.7.0 ... 0.8.1 the elements XLA:CPU computes in loop iterations it did not vectorize
+take the newest variant's rounding (``_xla_loops.vectorized_elements``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ are never modified.
 The initial parameters are bit-identical to ``nnx.Linear(len(x), features,
 rngs=nnx.Rngs(seed))``: the kernel key comes from ``implementations._keys`` (shared with the
 NumPy port), the random bits from ``_torch_threefry`` and the truncated normal from
-``_torch_float32``; the bias is zeros. The forward pass runs in float32 and models XLA:CPU's
+``_torch_float32`` (per element the rounding of the loop iteration XLA:CPU computes it in,
+``_xla_loops``); the bias is zeros. The forward pass runs in float32 and models XLA:CPU's
 handling of subnormals (flush-to-zero, denormals-are-zero); its last bits may differ from JAX's
 dot product, whose summation order is YNNPACK's.
 
