@@ -583,6 +583,39 @@ def test_float_variants_agree_with_the_numpy_port():
                           _bits(_np_float32.glibc_logf(y)))
 
 
+# Shapes whose loops XLA:CPU vectorizes differently (implementations._xla_loops): rows of 5
+# and 20, columns of 4 and fewer, split into parallel tasks evenly or not, a legacy (1, 5).
+LOOP_SHAPES = [(3, 20), (7, 5), (4, 1), (1, 5), (291, 4), (290, 4), (1, 1163), (17, 90),
+               (64, 64)]
+
+
+@pytest.mark.torch
+@needs_torch
+@pytest.mark.parametrize("mode", ["partitionable", "legacy"])
+def test_loop_dependent_kernels_agree_with_the_numpy_port(mode):
+    """Whole kernels of the variants whose rounding depends on the loop iteration: both ports
+    take it from ``vectorized_elements``, and the kernels are bit-identical (the NumPy port's
+    are proven against the real programs in ``oracles/float_variants.md``)."""
+    if not HAVE_NUMPY_PORT:
+        pytest.skip("implementations/numpy_port.py does not exist")
+    from implementations import LIBM_LOG_VARIANTS, numpy_port, torch_port
+    mixed = 0
+    for variant in sorted(LIBM_LOG_VARIANTS):
+        for rows, cols in LOOP_SHAPES:
+            for seed in (0, -1, 2**40 + 3):
+                theirs = numpy_port.initial_params(seed, rows, cols, prng_mode=mode,
+                                                   float_variant=variant)["kernel"]
+                ours = torch_port.initial_params(seed, rows, cols, prng_mode=mode,
+                                                 float_variant=variant)["kernel"]
+                assert _bits(np.asarray(ours)).tobytes() == _bits(theirs).tobytes(), (
+                    variant, rows, cols, seed)
+                newest = numpy_port.initial_params(seed, rows, cols, prng_mode=mode,
+                                                   float_variant="jaxlib-0.8.2")["kernel"]
+                glibc = np.asarray(theirs) != newest
+                mixed += bool(glibc.any())
+    assert mixed  # the comparison reached kernels where the roundings differ
+
+
 @pytest.mark.torch
 @needs_torch
 def test_variants_reproduce_their_jaxlib_where_the_newest_does_not():
