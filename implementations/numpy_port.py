@@ -175,8 +175,9 @@ def kernel(key: tuple[int, int], in_features: int, features: int, mode: str, fus
     stddev = lecun_stddev(in_features)
     z = _scaled_z(mantissa, fused, variant, stddev, table)
     vectorized = vectorized_elements(in_features, features, mode, variant)
-    if vectorized is not None:  # the iterations LLVM left scalar round the newest way
-        np.copyto(z, _scaled_z(mantissa, fused, NEWEST, stddev, table), where=~vectorized)
+    if vectorized is not None and not vectorized.all():  # iterations left scalar: the newest
+        scalar = ~vectorized
+        z[scalar] = _scaled_z(mantissa[scalar], fused, NEWEST, stddev, table)
     return z.reshape(in_features, features)
 
 

@@ -35,8 +35,9 @@ from implementations._contract import (
     validate_init,
 )
 from implementations._float_variants import NEWEST
-from implementations._torch_float32 import lecun_stddev, truncated_normal_from_chunks
-from implementations._torch_threefry import bits_chunks
+from implementations._torch_float32 import (lecun_stddev, truncated_normal_from_bits,
+                                            truncated_normal_from_chunks)
+from implementations._torch_threefry import bits_chunks, random_bits
 from implementations._xla_loops import vectorized_elements
 
 __all__ = ["build_linear", "initial_params", "kernel_tensor", "pure_state_update", "pure_update"]
@@ -61,13 +62,17 @@ def kernel_tensor(seed: int, in_features: int, features: int, prng_mode: str, fu
     # words are consumed chunk by chunk, while still in cache.
     variant = resolve_float_variant(variant)
     stddev = lecun_stddev(in_features)
-    kernel = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
-                                          scale=stddev, use_table=use_table, variant=variant)
     vectorized = vectorized_elements(in_features, features, prng_mode, variant)
-    if vectorized is not None:  # the iterations LLVM left scalar round the newest way
-        scalar = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
-                                              scale=stddev, use_table=use_table, variant=NEWEST)
-        kernel = torch.where(torch.from_numpy(vectorized), kernel, scalar)
+    if vectorized is None or vectorized.all():
+        kernel = truncated_normal_from_chunks(bits_chunks(key, n, prng_mode), n, fused,
+                                              scale=stddev, use_table=use_table, variant=variant)
+    else:  # the iterations LLVM left scalar round the newest way: the words are needed twice
+        bits = random_bits(key, n, prng_mode)
+        kernel = truncated_normal_from_bits(bits, fused, scale=stddev, use_table=use_table,
+                                            variant=variant)
+        scalar = torch.from_numpy(~vectorized)
+        kernel[scalar] = truncated_normal_from_bits(bits[scalar], fused, scale=stddev,
+                                                    use_table=use_table, variant=NEWEST)
     return kernel.view(in_features, features)
 
 
