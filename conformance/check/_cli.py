@@ -8,12 +8,13 @@ does not exist, bad flags), always with a message naming the flag or path, never
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from typing import Any
 
-from conformance.check.sandbox import DEFAULT_BUDGET_S, solution_problem
+from conformance.check.sandbox import DEFAULT_BUDGET_S
 
 MIN_MEMORY_MB = 2048  # below this XLA's JIT cannot map its code sections (measured)
 MAX_WORKERS = 32  # each child maps ~1.6 GB and imports JAX: more only adds start-up cost
@@ -31,19 +32,43 @@ def _bounded(flag: str, kind: type, low: float, high: float, domain: str):
     return parse
 
 
+FORMATS = ("json", "gradescope", "prairielearn", "junit")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds ``check`` to the ``nnx-conformance`` command line."""
+    """Adds ``check``, ``merge`` and ``warm`` to the ``nnx-conformance`` command line."""
     p = subparsers.add_parser(
-        "check", help="grade learner solution files, each isolated in its own process",
-        description="Grade each SOLUTION.py (defining pure_state_update) in an isolated child "
-                    "process. Exit 0 if all conform, 1 if any does not, 2 on usage errors.")
-    p.add_argument("solutions", nargs="+", metavar="SOLUTION.py", help="learner files")
+        "check", help="grade learners' files or notebooks, each isolated in its own processes",
+        description="Grade each submission (a .py file or a notebook defining "
+                    "pure_state_update; a class folder; a glob; a manifest) in isolated child "
+                    "processes. Exit 0 if all conform, 1 if any does not, 2 on usage or grader "
+                    "errors.")
+    p.add_argument("solutions", nargs="*", metavar="INPUT",
+                   help="a .py or .ipynb file, a class folder (one file or one folder per "
+                        "learner), or a quoted glob pattern")
+    p.add_argument("--manifest", metavar="CSV", help="a CSV of submission id (column 'id' or "
+                   "'submission') to file (column 'path' or 'file')")
     p.add_argument("--cases", type=_bounded("--cases", int, 1, 100_000,
                                             "an integer in [1, 100000]"), default=200,
-                   help="cases to draw per solution (default 200; a fixed panel of 12 is added)")
+                   help="cases to draw per solution (default 200; a fixed panel of 17 is added)")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="the result file's format (default json): json (schema "
+                        "nnx-conformance/check/1), gradescope or prairielearn (results.json "
+                        "of one submission), junit (XML)")
+    p.add_argument("--output", metavar="PATH", help="where the result file goes ('-': stdout, "
+                   "the text report then goes to stderr)")
     p.add_argument("--json", metavar="PATH",
-                   help="write the versioned JSON result (schema nnx-conformance/check/1) to "
-                        "PATH ('-': stdout, the text report then goes to stderr)")
+                   help="the same as --format json --output PATH")
+    p.add_argument("--config", metavar="TOML", help="the instructor's grading config: points "
+                   "per sub-test and what a learner is shown (see docs/check.md)")
+    p.add_argument("--log", metavar="JSONL", help="stream each result to this JSON Lines log "
+                   "as it finishes; a rerun with the same log skips submissions whose content "
+                   "it has already graded (resume)")
+    p.add_argument("--shard", metavar="I/N", help="grade only shard I of N (0 <= I < N; "
+                   "'N' or 'auto/N' reads I from JOB_COMPLETION_INDEX); merge the shards' "
+                   "logs with 'nnx-conformance merge'")
+    p.add_argument("--gradebook", metavar="CSV", help="also write a gradebook CSV (submission,"
+                   " score, max_score, verdict, mistake, sha256, salt)")
     p.add_argument("--timeout", type=_bounded("--timeout", float, 0.1, 3600.0,
                                               "a number of seconds in [0.1, 3600]"),
                    default=10.0, help="wall-clock seconds for the import and for each call "
@@ -68,14 +93,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_bounded("--seed", int, 0, 2**63 - 1,
                                            "an integer in [0, 2**63)"), default=None,
                    metavar="SALT", help="the salt of the cases' draw, to repeat a check exactly "
-                                        "(default: a fresh one, recorded in the result)")
+                                        "(default: a fresh one per run, recorded in the "
+                                        "result; all the submissions of one run get the same "
+                                        "cases)")
     p.set_defaults(handler=run_check)
+    m = subparsers.add_parser(
+        "merge", help="combine the logs of a sharded batch into one report and gradebook",
+        description="Merge the JSON Lines logs that 'check --log' wrote (one per shard) into "
+                    "one result file and gradebook, exactly as one unsharded run would.")
+    m.add_argument("logs", nargs="+", metavar="LOG.jsonl")
+    m.add_argument("--format", choices=FORMATS, default="json")
+    m.add_argument("--output", metavar="PATH", help="the merged result file ('-': stdout)")
+    m.add_argument("--gradebook", metavar="CSV", help="the gradebook CSV")
+    m.add_argument("--config", metavar="TOML", help="the grading config (points, visibility)")
+    m.set_defaults(handler=run_merge)
     w = subparsers.add_parser(
         "warm", help="prepare the check's compilation cache for this environment",
         description="Compile the statement's recipe over the check's shape pool into the "
                     "cache the checks' children read (they never write it). A check does this "
                     "by itself the first time; run it in a grader image's build.")
     w.set_defaults(handler=run_warm)
+    from conformance.check._image import register as register_image
+
+    register_image(subparsers)
 
 
 def _unwritable(target: str) -> str | None:
@@ -96,63 +136,270 @@ def _unwritable(target: str) -> str | None:
     return None
 
 
+def _usage(flag: str, value: Any, problem: str) -> int:
+    print(f"nnx-conformance: {flag}={value!r}, but should be {problem}", file=sys.stderr)
+    return 2
+
+
+def _outputs(args: argparse.Namespace) -> tuple[str, str | None] | int:
+    """``(format, output path)`` from ``--format/--output/--json``, or a usage error's code."""
+    fmt, output = args.format, args.output
+    if args.json is not None:
+        if output is not None or fmt not in (None, "json"):
+            return _usage("--json", args.json, "used alone (it means --format json --output "
+                          "PATH; give those two instead)")
+        fmt, output = "json", args.json
+    fmt = fmt or "json"
+    if fmt != "json" and output is None:
+        return _usage("--output", None, f"a path for the {fmt} results (or '-')")
+    for flag, target in (("--output", output), ("--gradebook", args.gradebook)):
+        if target and target != "-":
+            problem = _unwritable(target)
+            if problem:
+                return _usage(flag, target, problem)
+    return fmt, output
+
+
+def _settings(args: argparse.Namespace, config_path: str | None) -> dict[str, Any]:
+    """What makes two gradings comparable (a resumed log must have been written with these)."""
+    import hashlib
+    from importlib import metadata
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    digest = None
+    if config_path:
+        with open(config_path, "rb") as handle:
+            digest = hashlib.sha256(handle.read()).hexdigest()
+    return {"cases": args.cases, "timeout": args.timeout, "budget": args.budget,
+            "memory": args.memory, "shrink": not args.no_shrink,
+            "diagnose": not args.no_diagnose, "config": digest,
+            "grader": version("nnx-conformance"), "jax": version("jax"),
+            "jaxlib": version("jaxlib"), "flax": version("flax"),
+            "prng": os.environ.get("JAX_THREEFRY_PARTITIONABLE"),
+            "x64": os.environ.get("JAX_ENABLE_X64")}
+
+
 def run_check(args: argparse.Namespace) -> int:
-    """Handler of ``check``; returns the exit code."""
-    for path in args.solutions:
-        problem = solution_problem(path)
-        if problem:
-            print(f"nnx-conformance check: SOLUTION.py={path!r}, but should be {problem}",
-                  file=sys.stderr)
+    """Handler of ``check``; returns the exit code. Every usage error (inputs, flags, output
+    paths, config, log) is found before anything is graded."""
+    from conformance.check import _batch, _platforms
+
+    if not args.solutions and not args.manifest:
+        return _usage("INPUT", None, "at least one file, folder or pattern (or --manifest)")
+    outputs = _outputs(args)
+    if isinstance(outputs, int):
+        return outputs
+    fmt, output = outputs
+    try:
+        config = _platforms.load_config(args.config)
+        submissions = _batch.discover(args.solutions, args.manifest)
+        part = _batch.parse_shard(args.shard)
+    except (ValueError, OSError) as exc:
+        print(f"nnx-conformance check: {exc}", file=sys.stderr)
+        return 2
+    if part is not None:
+        submissions = _batch.shard(submissions, *part)
+    if fmt in ("gradescope", "prairielearn") and len(submissions) != 1:
+        return _usage("INPUT", f"{len(submissions)} submissions",
+                      f"exactly one for --format {fmt} (it grades one submission per run)")
+    log = None
+    if args.log:
+        try:
+            log = _batch.ResultLog(args.log, _settings(args, args.config))
+        except (ValueError, OSError) as exc:
+            print(f"nnx-conformance check: --log: {exc}", file=sys.stderr)
             return 2
-    if args.json and args.json != "-":
-        problem = _unwritable(args.json)
-        if problem:
-            print(f"nnx-conformance check: --json={args.json!r}, but should be {problem}",
-                  file=sys.stderr)
-            return 2
+    try:
+        return _grade(args, submissions, log, config, fmt, output)
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, fmt: str,
+           output: str | None) -> int:
+    """Grades ``submissions`` (skipping those ``log`` has graded), then writes the outputs."""
+    from conformance.check import _batch
     from conformance.check._pool import CHECK_SHAPES
-    from conformance.check.sandbox import Limits, Sandbox, default_workers, warm_cache
+    from conformance.check.sandbox import Limits, SandboxPool, default_workers, warm_cache
     from conformance.core import CHECK_CACHE, cache_path
 
+    stream = sys.stderr if output == "-" else sys.stdout
+    keys: dict[str, str | None] = {}
+    for sub in submissions:
+        try:
+            keys[sub.id] = None if sub.problem else _batch.content_key(sub.path)
+        except ValueError:
+            keys[sub.id] = None
+    done = log.done({k: v for k, v in keys.items() if v}) if log is not None else {}
+    todo = [s for s in submissions if s.id not in done]
+    progress = _batch.Progress(len(submissions), sys.stderr)
+    results: dict[str, dict] = {}
+    for sub in submissions:
+        if sub.id in done:
+            results[sub.id] = done[sub.id]
+            if len(submissions) > 1:
+                progress.done(done[sub.id], resumed=True)
+    workers = args.workers or default_workers()
     cpu = int(60 + 4 * args.timeout + args.cases)  # backstop only; the timeouts act first
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, cpu_s=cpu)
     started = time.perf_counter()
-    cache = cache_path(True, CHECK_CACHE)
-    hidden = sorted({os.path.dirname(os.path.abspath(p)) for p in args.solutions})
-    # The first solution's children start before the harness (NumPy, Hypothesis) is imported:
-    # their JAX import is most of a warm check's start-up, and it now overlaps ours. They read
-    # the cache only once a solution runs, after the warm-up (if this environment needs one).
-    first = Sandbox.start(limits, cache, args.workers or default_workers(), hidden=hidden)
-    try:
-        _warm(cache, CHECK_SHAPES, warm_cache)
-        from conformance.check._grader import check_solution, grader_error
-        from conformance.check._report import render_text, write_json
-    except BaseException:
-        for box in first:
-            box.close()
-        raise
-    stream = sys.stderr if args.json == "-" else sys.stdout
-    results = []
-    for k, path in enumerate(args.solutions):
+    if todo:
+        cache = cache_path(True, CHECK_CACHE)
+        hidden = sorted({os.path.dirname(os.path.abspath(s.path)) for s in todo})
+        # The pool's zygote imports JAX and Flax once for the whole batch, while this process
+        # imports the harness (NumPy, Hypothesis); every solution's children fork from it.
+        pool = SandboxPool(limits, cache, hidden=hidden)
         try:
-            result = check_solution(path, count=args.cases, limits=limits,
-                                    shrink=not args.no_shrink, diagnose=not args.no_diagnose,
-                                    workers=args.workers, sandboxes=first if k == 0 else None,
-                                    salt=args.seed, budget_s=args.budget, hidden=hidden)
-        except Exception as exc:  # noqa: BLE001 - a grader error on one file: grade the rest
-            result = grader_error(path, exc)
-        render_text(result, stream)
-        results.append(result)
-    if len(results) > 1:
+            _warm(cache, CHECK_SHAPES, warm_cache)
+            from conformance.check._draw import draw_cases, new_salt
+            from conformance.check._report import result_dict
+
+            salt = new_salt() if args.seed is None else args.seed
+            cases = draw_cases(args.cases, salt)
+            references: dict = {}
+            boxes = pool.start(workers)
+            for k, sub in enumerate(todo):
+                following = None
+                try:
+                    result = _check_one(args, sub, limits, boxes, salt, cases, references,
+                                        hidden)
+                finally:
+                    # The next solution's children confine themselves while this one is
+                    # reported (they were forked from the pool, not imported afresh).
+                    if k + 1 < len(todo):
+                        following = pool.start(workers)
+                boxes = following
+                from conformance.check._report import render_text
+
+                render_text(result, stream)
+                record = result_dict(result)
+                results[sub.id] = record
+                if log is not None:
+                    log.append(record)
+                if len(submissions) > 1:
+                    progress.done(record)
+        finally:
+            pool.close()
+    ordered = [results[s.id] for s in submissions]
+    if len(todo) > 1:
         minutes = (time.perf_counter() - started) / 60
-        passed = sum(r.ok for r in results)
-        print(f"{passed}/{len(results)} solutions conform; "
-              f"{len(results) / minutes:.1f} solutions per minute", file=stream)
-    if args.json:
-        write_json(results, args.json)
-    if any(r.verdict == "error" for r in results):
+        print(f"{sum(r['verdict'] == 'pass' for r in ordered)}/{len(ordered)} solutions "
+              f"conform; {len(todo) / minutes:.1f} solutions per minute", file=stream)
+    return _finish(ordered, fmt, output, args.gradebook, config)
+
+
+def _check_one(args: argparse.Namespace, sub: Any, limits: Any, boxes: list, salt: int,
+               cases: Any, references: dict, hidden: list[str]) -> Any:
+    """One submission's result (never raises: a grader error is a result too). Its bytes are
+    read once: what is hashed is what is graded."""
+    import hashlib
+
+    from conformance.check._grader import check_solution, grader_error, not_gradable
+    from conformance.check.sandbox import MAX_SOLUTION_BYTES, read_solution, solution_problem
+
+    def close() -> None:
+        for box in boxes:
+            box.close()
+
+    key = None
+    try:
+        notebook = sub.path.endswith(".ipynb")
+        if notebook:
+            from conformance.check._notebook import MAX_NOTEBOOK_BYTES as limit
+        else:
+            limit = MAX_SOLUTION_BYTES
+        problem = sub.problem or solution_problem(sub.path, limit)
+        if problem:
+            close()
+            return not_gradable(sub.path, f"{sub.id}: {problem}", sub.id, None, "not_gradable")
+        notes: list[str] = []
+        if notebook:
+            from conformance.check._notebook import NotebookError, notebook_source
+
+            data = read_solution(sub.path, limit)
+            key = hashlib.sha256(data).hexdigest()
+            try:
+                source, notes = notebook_source(sub.path, data)
+            except NotebookError as exc:
+                close()
+                return not_gradable(sub.path, str(exc), sub.id, key)
+        else:
+            source = read_solution(sub.path)
+            key = hashlib.sha256(source).hexdigest()
+        result = check_solution(sub.path, count=args.cases, limits=limits,
+                                shrink=not args.no_shrink, diagnose=not args.no_diagnose,
+                                sandboxes=boxes, salt=salt, budget_s=args.budget,
+                                hidden=hidden, source=source, submission=sub.id, notes=notes,
+                                cases=cases, references=references)
+        result.sha256 = key
+        return result
+    except Exception as exc:  # noqa: BLE001 - a grader error on one file: grade the rest
+        close()
+        return grader_error(sub.path, exc, sub.id, key)
+
+
+def _finish(results: list[dict], fmt: str, output: str | None, gradebook: str | None,
+            config: Any) -> int:
+    """Writes the result file and the gradebook; the exit code of the whole batch."""
+    from conformance.check import _batch, _platforms
+
+    if output is not None:
+        if fmt == "json":
+            from conformance.check._report import SCHEMA
+
+            text = json.dumps({"schema": SCHEMA, "ok": all(r["verdict"] == "pass"
+                                                           for r in results),
+                               "results": results}, indent=2, allow_nan=False)
+        else:
+            text = _platforms.render(results, fmt, config)
+        if output == "-":
+            sys.stdout.write(text.rstrip("\n") + "\n")
+        else:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text.rstrip("\n") + "\n")
+    if gradebook:
+        rows = []
+        for r in results:
+            score, top = _platforms.score(r, config)
+            diagnosis = r.get("diagnosis") or {}
+            rows.append({"submission": r.get("submission"), "score": score, "max_score": top,
+                         "verdict": r.get("verdict"),
+                         "mistake": diagnosis.get("mutant") or diagnosis.get("kind") or "",
+                         "sha256": r.get("sha256"), "salt": r.get("salt")})
+        _batch.write_gradebook(rows, gradebook)
+    if any(r["verdict"] == "error" for r in results):
         return 2
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(r["verdict"] == "pass" for r in results) else 1
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """Handler of ``merge``: the shards' logs as one result file and gradebook."""
+    from conformance.check import _batch, _platforms
+
+    fmt, output = args.format, args.output
+    if output is None and not args.gradebook:
+        return _usage("--output", None, "a path (or '-') when no --gradebook is given")
+    for flag, target in (("--output", output), ("--gradebook", args.gradebook)):
+        if target and target != "-":
+            problem = _unwritable(target)
+            if problem:
+                return _usage(flag, target, problem)
+    try:
+        config = _platforms.load_config(args.config)
+        _, results = _batch.merge(args.logs)
+    except (ValueError, OSError) as exc:
+        print(f"nnx-conformance merge: {exc}", file=sys.stderr)
+        return 2
+    if fmt in ("gradescope", "prairielearn") and len(results) != 1:
+        return _usage("--format", fmt, f"json or junit for {len(results)} submissions "
+                      f"({fmt} takes one)")
+    return _finish(results, fmt, output, args.gradebook, config)
 
 
 def _warm(cache: str, shapes: Any, warm_cache: Any) -> bool:

@@ -108,10 +108,12 @@ def _seed(rng: random.Random) -> int:
 
 
 def _case(rng: random.Random, shape: tuple[int, int], seed: int | None = None,
-          scale: float | None = None, specials: int = 0) -> Case:
+          scale: float | None = None, specials: int = 0,
+          as_float: bool | None = None) -> Case:
     seed = _seed(rng) if seed is None else seed
     scale = _ordinary_scale(rng) if scale is None else scale
-    as_float = abs(seed) <= 2**53 and rng.random() < 0.5
+    coin = rng.random() < 0.5
+    as_float = abs(seed) <= 2**53 and (coin if as_float is None else as_float)
     return Case(seed=seed, x=_x(rng, shape[0], specials), features=shape[1], scale=scale,
                 prng_mode=None, float_args=as_float)
 
@@ -122,9 +124,14 @@ def _strata(rng: random.Random) -> list[Case]:
     cases = [_case(rng, s, seed=rng.randrange(0, 2**31 - 1)) for s in CHECK_SHAPES]
     cases += [_case(rng, shape(), seed=seed) for seed in SEED_EDGES]
     cases += [_case(rng, shape(), seed=rng.randrange(lo, hi + 1)) for lo, hi in SEED_BANDS]
-    cases += [_case(rng, shape(), scale=scale) for scale in EDGE_SCALES]
+    # The scale and x edges on an ordinary seed, integer arguments and a small shape: each
+    # alone in its case, the evidence its sub-test is judged on (``_subtests``).
+    ordinary = lambda: rng.randrange(1, 2**31 - 1)  # noqa: E731
+    small = lambda: rng.choice(SMALL)  # noqa: E731
+    cases += [_case(rng, small(), seed=ordinary(), scale=scale, as_float=False)
+              for scale in EDGE_SCALES]
     for special in X_SPECIALS:
-        cases.append(_with(rng, _case(rng, shape()), special))
+        cases.append(_with(rng, _case(rng, small(), seed=ordinary(), as_float=False), special))
     for scale in ZERO_SCALES:  # 0 * inf is nan: no shortcut for a zero scale holds
         cases += [_with(rng, _case(rng, shape(), scale=scale), s) for s in (math.inf, math.nan)]
     return cases

@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import hashlib
 import math
 import os
 import threading
@@ -43,8 +44,11 @@ from conformance.check._grading import (CASE_KINDS, RESOURCE_KINDS, SHRINKABLE, 
                                         wire_case)
 from conformance.check._pool import CHECK_SHAPES
 from conformance.check._schedule import split_cases
-from conformance.check.sandbox import (ARRAY, DEFAULT_BUDGET_S, LOAD_KINDS, MAX_WARNINGS,
-                                       ChildGone, Limits, Sandbox, default_workers, warm_cache)
+from conformance.check._subtests import subtests
+from conformance.check.sandbox import (ARRAY, DEFAULT_BUDGET_S, LOAD_KINDS, MAX_SOLUTION_BYTES,
+                                       MAX_WARNINGS,
+                                       ChildGone, Limits, Sandbox, default_workers, read_solution,
+                                       warm_cache)
 from conformance.core import CHECK_CACHE, Case, cache_path, float_literal
 
 @dataclass
@@ -65,6 +69,14 @@ class CheckResult:
     output: dict[str, str] = field(default_factory=lambda: {"stdout": "", "stderr": ""})
     confinement: dict[str, Any] = field(default_factory=lambda: _confinement([]))
     salt: int | None = None
+    #: The submission's id (a learner's folder, a manifest's id; default: the path given).
+    submission: str | None = None
+    #: The SHA-256 of the submitted file's bytes (what a resumed batch compares).
+    sha256: str | None = None
+    #: The check as named sub-tests (``_subtests``), for partial credit.
+    subtests: list[dict[str, Any]] = field(default_factory=list)
+    #: What the grader left out of a notebook (magics, shell lines, top-level work).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -108,7 +120,10 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
                    shrink: bool = True, diagnose: bool = True, use_cache: bool = True,
                    workers: int | None = None, sandboxes: Sequence[Sandbox] | None = None,
                    salt: int | None = None, budget_s: float = DEFAULT_BUDGET_S,
-                   hidden: Sequence[str] = ()) -> CheckResult:
+                   hidden: Sequence[str] = (), source: bytes | None = None,
+                   submission: str | None = None, notes: Sequence[str] = (),
+                   cases: Sequence[Case] | None = None,
+                   references: dict[tuple, Reference] | None = None) -> CheckResult:
     """Grades one solution file in isolated child processes.
 
     Args:
@@ -129,13 +144,25 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         salt: the draw's salt (default: a fresh one); the same salt repeats a check.
         budget_s: wall-clock seconds for the solution's import and all its calls.
         hidden: further paths the children may not read (the other solutions' folders).
+        source: the code to grade, if not the file's bytes (a notebook's graded code).
+        submission: the submission's id (default: ``path``).
+        notes: what was left out of a notebook, reported with the result.
+        cases: the cases drawn from ``salt`` (a batch draws them once for all its
+            solutions); drawn here if None.
+        references: the reference answers of a batch, by PRNG mode and jaxlib, shared by
+            its solutions (filled as needed; a batch's cases are drawn once, so each answer
+            is computed once).
 
     Returns:
         The :class:`CheckResult`. Learner misbehaviour of any kind is a ``fail`` verdict;
         only grader errors raise.
     """
     started = time.perf_counter()
+    submission = path if submission is None else submission
     path = os.path.abspath(path)
+    if source is None:
+        source = read_solution(path)
+    digest = hashlib.sha256(source).hexdigest()
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers={workers!r}, but should be an integer >= 1")
@@ -151,14 +178,14 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
             if cache:  # while the children import JAX; they read the cache only later
                 warm_cache(cache, CHECK_SHAPES)
         workers = len(boxes)
-        cases = draw_cases(count, salt)
+        cases = draw_cases(count, salt) if cases is None else tuple(cases)
         shapes = len({c.shape for c in cases})
         parts = split_cases(cases, workers)
         for box in boxes[len(parts):]:
             box.close()  # fewer shape groups than children: free the spare core at once
         boxes = boxes[:len(parts)]
-        state = _Run(boxes, cases, parts, budget_s)
-        state.execute(path)
+        state = _Run(boxes, cases, parts, budget_s, references)
+        state.execute(path, source)
         failure, counterexample, diagnosis = state.failure, None, None
         if (failure is not None and failure.kind in SHRINKABLE and failure.case is not None
                 and state.alive and shrink):
@@ -177,10 +204,13 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
         duration_s=time.perf_counter() - started, environment=state.environment,
         warnings=state.warnings, purity=state.purity(), output=output,
         confinement=_confinement([w.hello for w in state.workers if w.hello is not None]),
-        salt=salt)
+        salt=salt, submission=submission, sha256=digest,
+        subtests=subtests(cases, state.graded, state.loaded, failure is None),
+        notes=list(notes))
 
 
-def grader_error(path: str, error: BaseException) -> CheckResult:
+def grader_error(path: str, error: BaseException, submission: str | None = None,
+                 sha256: str | None = None) -> CheckResult:
     """The result of a solution the grader failed to grade (never the learner's doing): the
     verdict ``error``, so that a batch goes on and its exit code says the grader failed."""
     message = f"{type(error).__name__}: {error}"[:2000]
@@ -189,7 +219,33 @@ def grader_error(path: str, error: BaseException) -> CheckResult:
         diagnosis={"kind": "grader_error", "message": message, "mutant": None,
                    "also_matches": [], "hint": "The grader failed on this file; report it to "
                                                "the course staff with this message."},
-        counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={})
+        counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={},
+        submission=path if submission is None else submission, sha256=sha256,
+        subtests=subtests((), {}, False, False))
+
+
+_NOT_GRADABLE_HINTS = {
+    "bad_notebook": "Save the notebook again from Jupyter or Colab (File > Download > .ipynb) "
+                    "and resubmit it.",
+    "not_gradable": "Submit one regular .py or .ipynb file (not a link, a folder or a "
+                    f"file over {MAX_SOLUTION_BYTES // 1024} KiB).",
+}
+
+
+def not_gradable(path: str, message: str, submission: str | None = None,
+                 sha256: str | None = None, kind: str = "bad_notebook") -> CheckResult:
+    """The result of a submission no child can be given: a notebook that cannot be read as
+    one (``bad_notebook``), a link, a special or oversized file (``not_gradable``). The
+    learner's doing, so a ``fail``, with the reason as its message; nothing is run."""
+    if kind not in _NOT_GRADABLE_HINTS:
+        raise ValueError(f"kind={kind!r}, but should be one of {sorted(_NOT_GRADABLE_HINTS)}")
+    return CheckResult(
+        solution=os.path.abspath(path), verdict="fail",
+        diagnosis={"kind": kind, "message": message[:2000], "mutant": None,
+                   "also_matches": [], "hint": _NOT_GRADABLE_HINTS[kind]},
+        counterexample=None, cases=0, shapes=0, duration_s=0.0, environment={},
+        submission=path if submission is None else submission, sha256=sha256,
+        subtests=subtests((), {}, False, False))
 
 
 def _shape_groups(cases: Sequence[Case], indices: Sequence[int]) -> list[list[int]]:
@@ -262,8 +318,12 @@ class _Run:
     """
 
     def __init__(self, sandboxes: Sequence[Sandbox], cases: Sequence[Case],
-                 parts: Sequence[list[int]], budget_s: float = math.inf):
+                 parts: Sequence[list[int]], budget_s: float = math.inf,
+                 references: dict[tuple, Reference] | None = None):
         self.cases = list(cases)
+        self._references = {} if references is None else references
+        #: Case index -> whether it conformed, for every case judged (the sub-tests).
+        self.graded: dict[int, bool] = {}
         self.budget_s = budget_s
         #: The earliest case (in case order) that failed for good: a resource failure or a
         #: child's death. Cases after it are not needed, so no child runs them any more.
@@ -285,9 +345,19 @@ class _Run:
         self._purity: dict[int, tuple[bool, list[str]]] = {}
         self._lock = threading.Lock()
 
-    def execute(self, path: str) -> None:
-        """Loads ``path`` in every child and runs each child's cases, all children at once."""
-        threads = [threading.Thread(target=self._work, args=(w, path), daemon=True)
+    @property
+    def loaded(self) -> bool:
+        """The solution imported and its function was found: in some child, and no child
+        failed to (a child killed by the check itself is not the solution's doing)."""
+        loads = [w.load for w in self.workers if w.load is not None]
+        return (any(load.get("ok") for load in loads)
+                and all(load.get("ok") for load in loads)
+                and all(w.gone is None or w.gone_at >= 0 for w in self.workers))
+
+    def execute(self, path: str, source: bytes | None = None) -> None:
+        """Loads ``path`` (or ``source``) in every child and runs each child's cases, all
+        children at once."""
+        threads = [threading.Thread(target=self._work, args=(w, path, source), daemon=True)
                    for w in self.workers]
         for thread in threads:
             thread.start()
@@ -298,7 +368,7 @@ class _Run:
                 raise w.error  # a grader error, never the learner's
         self._merge()
 
-    def _work(self, w: _Worker, path: str) -> None:
+    def _work(self, w: _Worker, path: str, source: bytes | None = None) -> None:
         """One child's whole session; runs in its own thread (reads release the GIL)."""
         try:
             try:
@@ -312,10 +382,12 @@ class _Run:
                 w.sandbox.deadline = time.monotonic() + self.budget_s
                 with self._lock:
                     if self.reference is None:
-                        self.reference = Reference(
-                            w.hello.get("prng_mode") or "partitionable",
-                            jaxlib=value_text(w.hello.get("jaxlib"), 40) or None)
-                w.load = w.sandbox.load(path)
+                        key = (w.hello.get("prng_mode") or "partitionable",
+                               value_text(w.hello.get("jaxlib"), 40) or None)
+                        if key not in self._references:
+                            self._references[key] = Reference(key[0], jaxlib=key[1])
+                        self.reference = self._references[key]
+                w.load = w.sandbox.load(path, source=source)
                 if not w.load.get("ok"):
                     return
                 reference = self.reference
@@ -329,12 +401,13 @@ class _Run:
                     case = self.cases[index]
                     outcome = read_outcome(header, data, case.features)
                     w.compared += 1
+                    problem = judge(outcome, case, reference.expected(case)[0])
+                    self.graded[index] = problem is None  # disjoint keys: no lock needed
                     if len(w.failures) >= FAILURES_KEPT:
                         # The verdict has all it needs; the diagnosis still wants the panel.
                         if case.id in PANEL_IDS:
                             self.outcomes[case.id] = outcome
                         return
-                    problem = judge(outcome, case, reference.expected(case)[0])
                     if problem is not None or case.id in PANEL_IDS:
                         self.outcomes[case.id] = outcome  # disjoint keys: no lock needed
                     if problem is not None:

@@ -65,7 +65,9 @@ def result_dict(result: CheckResult) -> dict[str, Any]:
         "counterexample": result.counterexample, "cases": result.cases, "shapes": result.shapes,
         "duration_s": round(result.duration_s, 3), "environment": result.environment,
         "warnings": result.warnings, "purity": result.purity, "output": result.output,
-        "confinement": result.confinement, "salt": result.salt})
+        "confinement": result.confinement, "salt": result.salt,
+        "submission": result.submission if result.submission is not None else result.solution,
+        "sha256": result.sha256, "subtests": result.subtests, "notes": result.notes})
 
 
 def document(results: Sequence[CheckResult]) -> dict[str, Any]:
@@ -135,6 +137,13 @@ def render_text(result: CheckResult, stream: IO[str] | None = None) -> None:
             if text:
                 add(f"  your {stream_name} (last lines):")
                 lines.extend(f"    | {line[:200]}" for line in text.split("\n")[-6:])
+    failed = [t["name"] for t in result.subtests if not t["passed"]]
+    if failed and result.verdict == "fail":
+        add(f"  sub-tests: {len(result.subtests) - len(failed)}/{len(result.subtests)} passed; "
+            f"failed: {', '.join(failed)}")
+    if result.notes:
+        add(f"  left out of the notebook: {_one_line('; '.join(result.notes[:5]))[:300]}"
+            + (f" (and {len(result.notes) - 5} more)" if len(result.notes) > 5 else ""))
     if result.purity.get("checked") and result.purity.get("pure") is False:
         add("  note: the function modified the model it built (not graded: the statement "
             "asks for a pure update)")

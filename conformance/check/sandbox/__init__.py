@@ -12,8 +12,8 @@ before anything heavy loads.
 """
 
 from conformance.check.sandbox._parent import (DEFAULT_BUDGET_S, MAX_SOLUTION_BYTES, ChildGone,
-                                               Limits, Sandbox, default_workers,
-                                               solution_problem, warm_cache)
+                                               Limits, Sandbox, SandboxPool, default_workers,
+                                               read_solution, solution_problem, warm_cache)
 from conformance.check.sandbox._protocol import (ARRAY, ERROR, EXIT, LOAD_KINDS, MAX_ELEMENTS,
                                                  MAX_TEXT, MAX_WARNINGS, MEMORY, OTHER_TYPE,
                                                  RESULT_STATUSES, encode_case)
@@ -34,8 +34,10 @@ __all__ = [
     "ChildGone",
     "Limits",
     "Sandbox",
+    "SandboxPool",
     "default_workers",
     "encode_case",
+    "read_solution",
     "solution_problem",
     "warm_cache",
 ]

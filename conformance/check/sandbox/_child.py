@@ -248,6 +248,7 @@ def _hello(jax_config: dict[str, Any]) -> dict:
         info.update(jax=jax.__version__, flax=flax.__version__,
                     prng_mode="partitionable" if jax.config.jax_threefry_partitionable
                     else "legacy", x64=bool(jax.config.jax_enable_x64))
+        info["shared_ir_context"] = _share_ir_context()
         if jax_config:
             try:
                 for name, value in jax_config.items():
@@ -258,6 +259,32 @@ def _hello(jax_config: dict[str, Any]) -> dict:
     except Exception as exc:  # noqa: BLE001
         info.update(jax=None, flax=None, error=_text(exc))
     return info
+
+
+def _share_ir_context() -> bool:
+    """Makes JAX lower every program of this process in one MLIR context; whether it did.
+
+    JAX makes a fresh context, loading its dialects, for every program it lowers (about 3 ms
+    each): a check's child lowers each eager operation of the solution once per shape, and
+    with the compilation cache warm this was a third of its work (measured in
+    ``benchmarks/bench_check.py --batch``). One context per process holds the same dialects, and
+    the programs, their cache keys and their compiled code are the same. A child lives for one
+    solution, so what the shared context accumulates is bounded. Only where ``make_ir_context``
+    is the module-level factory every lowering calls (JAX 0.4.26 and later); left alone
+    elsewhere.
+    """
+    try:
+        import functools
+
+        from jax._src.interpreters import mlir
+
+        factory = mlir.make_ir_context
+        if not callable(factory) or hasattr(factory, "cache_info"):
+            return False
+        mlir.make_ir_context = functools.lru_cache(maxsize=1)(factory)
+        return True
+    except Exception:  # noqa: BLE001 - an internal that moved: lower as JAX does by default
+        return False
 
 
 def _serve(req_fd: int, res_fd: int, hello: dict) -> int:
@@ -348,19 +375,24 @@ def _drop_channels(channels: tuple[int, ...], *fds: int, keep: int) -> None:
     os.close(null)
 
 
-def _worker(k: int, specs: list[tuple[int, int, int, int, str]], status_fd: int,
-            hello: dict, config: dict[str, Any]) -> int:
+def _worker(k: int, specs: dict[int, tuple[int, int, int, int, str]], status_fd: int,
+            hello: dict, config: dict[str, Any], zygote_fds: tuple[int, ...] = ()) -> int:
     """Child ``k`` right after the fork: its own session, pipes, directory, environment,
     cgroups, namespaces, scratch file system and user, then Landlock, then the session with
-    the grader (see ``docs/check.md``, Isolation)."""
+    the grader (see ``docs/check.md``, Isolation). ``zygote_fds`` (a pool's control socket
+    and wake-up pipe) are closed first: no solution may ask the zygote for anything."""
     os.setsid()  # the parent kills the child's whole process group
     _confine.die_with_parent()  # with the zygote, which goes with the grader
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.close(status_fd)  # only the zygote reports exits
-    for j, spec in enumerate(specs):
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    for fd in (status_fd, *zygote_fds):
+        os.close(fd)  # only the zygote reports exits and takes requests
+    for j, spec in specs.items():
         if j != k:
             for fd in spec[:4]:
-                os.close(fd)  # a sibling's pipes held open here would hide its exit
+                if fd >= 0:
+                    os.close(fd)  # a sibling's pipes held open here would hide its exit
     req_fd, res_fd, out_fd, err_fd, scratch = specs[k]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -407,10 +439,10 @@ def main(argv: list[str]) -> int:
     status_fd, config = int(argv[1]), json.loads(argv[2])
     config["memory_mb"] = int(argv[3])
     _confine.set_limits(int(argv[3]), int(argv[4]))
-    specs = []
-    for spec in argv[5:]:
+    specs: dict[int, tuple[int, int, int, int, str]] = {}
+    for k, spec in enumerate(argv[5:]):
         req, res, out, err, scratch = spec.split(",", 4)
-        specs.append((int(req), int(res), int(out), int(err), scratch))
+        specs[k] = (int(req), int(res), int(out), int(err), scratch)
     children: dict[int, int] = {}
 
     def grader_died(*_: Any) -> None:
@@ -422,8 +454,10 @@ def main(argv: list[str]) -> int:
         _confine.end_orphans(keep=set(), seconds=2.0)
         for pid in children:
             _confine.remove_cgroups(pid)
-        for spec in specs:
+        for spec in specs.values():
             shutil.rmtree(spec[4], ignore_errors=True)
+        if config.get("home"):
+            shutil.rmtree(config["home"], ignore_errors=True)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, grader_died)
@@ -436,7 +470,11 @@ def main(argv: list[str]) -> int:
     # Objects from before the fork go to a permanent generation: the children's collections
     # would otherwise write to every one of them and copy most of the shared pages.
     gc.freeze()
-    for k in range(len(specs)):
+    control = config.get("control")
+    wake_r, wake_w = os.pipe() if control is not None else (-1, -1)
+    zygote_fds = (control, wake_r, wake_w) if control is not None else ()
+
+    def fork(k: int) -> None:
         with warnings.catch_warnings():
             # Python 3.12+ warns about fork in a process with threads: the only other thread
             # here is NumPy's idle BLAS pool, which forks safely (pthread_atfork); JAX has not
@@ -446,31 +484,98 @@ def main(argv: list[str]) -> int:
         if pid == 0:
             code = 70  # EX_SOFTWARE: the child's own set-up failed (shown on its stderr)
             try:
-                code = _worker(k, specs, status_fd, hello, config)
+                code = _worker(k, specs, status_fd, hello, config, zygote_fds)
             except BaseException:  # noqa: BLE001 - never return into the zygote's loop
                 traceback.print_exc()
             finally:
                 os._exit(code)
         children[pid] = k
         _status(status_fd, {"worker": k, "pid": pid})
-    for spec in specs:
-        for fd in spec[:4]:
+        for fd in specs[k][:4]:
             os.close(fd)  # the parent sees a child's exit as the end of its pipes
+        specs[k] = (-1, -1, -1, -1, specs[k][4])  # their numbers may be reused
+
+    for k in list(specs):
+        fork(k)
+    if control is not None:
+        _serve_pool(control, wake_r, wake_w, specs, fork, lambda: _reap(children, status_fd))
     while children:
         try:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        worker = children.pop(pid, None)
-        # What a child left behind goes with it, before its exit is reported: the parent then
-        # finds the child's output pipes closed (an orphan could otherwise hold them open).
-        _confine.end_orphans(keep=set(children))
-        if worker is not None:
-            oom = _confine.out_of_memory(pid)
-            _confine.remove_cgroups(pid)
-            _status(status_fd, {"worker": worker, "status": status, "oom": oom})
+        _reaped(children, status_fd, pid, status)
     _confine.end_orphans(keep=set())
     return 0
+
+
+def _serve_pool(control: int, wake_r: int, wake_w: int, specs: dict, fork: Any,
+                reap: Any) -> None:
+    """A pool's zygote: forks a child for each request on the ``control`` socket (a JSON
+    ``{"worker": k, "scratch": path}`` with the child's four pipe ends attached), reaping
+    children as they end, until the grader closes the socket."""
+    import select
+    import socket
+
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select through the pipe
+    sock = socket.socket(fileno=control)
+    while True:
+        reap()
+        ready = select.select([sock, wake_r], [], [])[0]
+        if wake_r in ready:
+            try:
+                os.read(wake_r, 512)
+            except BlockingIOError:
+                pass
+        if sock in ready:
+            try:
+                message, fds, _, _ = socket.recv_fds(sock, 65536, 8)
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                for fd in fds:
+                    os.close(fd)
+                break  # the grader closed the pool
+            try:
+                request = json.loads(message)
+                k, scratch = int(request["worker"]), str(request["scratch"])
+                if len(fds) != 4 or k in specs:
+                    raise ValueError(request)
+            except (ValueError, KeyError, TypeError):
+                for fd in fds:
+                    os.close(fd)
+                continue
+            specs[k] = (*fds, scratch)
+            fork(k)
+    signal.set_wakeup_fd(-1)
+    sock.close()
+    for fd in (wake_r, wake_w):
+        os.close(fd)
+
+
+def _reap(children: dict[int, int], status_fd: int) -> None:
+    """Reaps every child that has ended, without blocking."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _reaped(children, status_fd, pid, status)
+
+
+def _reaped(children: dict[int, int], status_fd: int, pid: int, status: int) -> None:
+    worker = children.pop(pid, None)
+    # What a child left behind goes with it, before its exit is reported: the parent then
+    # finds the child's output pipes closed (an orphan could otherwise hold them open).
+    _confine.end_orphans(keep=set(children))
+    if worker is not None:
+        oom = _confine.out_of_memory(pid)
+        _confine.remove_cgroups(pid)
+        _status(status_fd, {"worker": worker, "status": status, "oom": oom})
 
 
 def _status(fd: int, message: dict) -> None:

@@ -21,6 +21,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -136,10 +137,11 @@ def default_workers() -> int:
 MAX_SOLUTION_BYTES = 1 << 20
 
 
-def solution_problem(path: str) -> str | None:
+def solution_problem(path: str, limit: int = MAX_SOLUTION_BYTES) -> str | None:
     """Why ``path`` cannot be graded as a solution file (None: it can): it must be a regular
-    file of at most :data:`MAX_SOLUTION_BYTES`, not a symbolic link (the grader reads it with
-    its own privileges; a link could bring in any file it may read)."""
+    file of at most ``limit`` bytes (default :data:`MAX_SOLUTION_BYTES`; a notebook, whose
+    outputs are not graded, may be larger), not a symbolic link (the grader reads it with its
+    own privileges; a link could bring in any file it may read)."""
     try:
         info = os.lstat(path)
     except OSError:
@@ -150,12 +152,12 @@ def solution_problem(path: str) -> str | None:
         return "a regular file, not a symbolic link"
     if not stat.S_ISREG(info.st_mode):
         return "a regular file"
-    if info.st_size > MAX_SOLUTION_BYTES:
-        return f"a file of at most {MAX_SOLUTION_BYTES} bytes"
+    if info.st_size > limit:
+        return f"a file of at most {limit} bytes"
     return None
 
 
-def read_solution(path: str) -> bytes:
+def read_solution(path: str, limit: int = MAX_SOLUTION_BYTES) -> bytes:
     """The bytes of the solution file ``path``, read without following a symbolic link.
 
     Raises:
@@ -163,7 +165,7 @@ def read_solution(path: str) -> bytes:
     """
     import stat
 
-    problem = solution_problem(path)
+    problem = solution_problem(path, limit)
     if problem is None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -172,8 +174,8 @@ def read_solution(path: str) -> bytes:
         else:
             with os.fdopen(fd, "rb") as handle:  # checked again: the path may have changed
                 info = os.fstat(handle.fileno())
-                if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SOLUTION_BYTES:
-                    return handle.read(MAX_SOLUTION_BYTES + 1)[:MAX_SOLUTION_BYTES]
+                if stat.S_ISREG(info.st_mode) and info.st_size <= limit:
+                    return handle.read(limit + 1)[:limit]
                 problem = "a regular file"
     raise ValueError(f"SOLUTION.py={path!r}, but should be {problem}")
 
@@ -281,30 +283,46 @@ class _Zygote:
     """
 
     def __init__(self, limits: Limits, cache_dir: str | None, count: int,
-                 hidden: Sequence[str] = ()):
-        self.scratches = [tempfile.mkdtemp(prefix="nnx-check-") for _ in range(count)]
+                 hidden: Sequence[str] = (), persistent: bool = False):
+        # The children may read the cache's real path only (Landlock follows no link): a
+        # cache reached through a symbolic link would be unreadable to them, every program
+        # compiled afresh.
+        cache_dir = os.path.realpath(cache_dir) if cache_dir else None
+        self.scratches: list[str] = []
         self.channels: list[tuple[int, int, int, int]] = []  # parent ends: req, res, out, err
         child_ends, specs = [], []
-        for scratch in self.scratches:
-            (req_r, req_w), (res_r, res_w) = os.pipe(), os.pipe()
-            (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
-            child_ends += [req_r, res_w, out_w, err_w]
-            specs.append(f"{req_r},{res_w},{out_w},{err_w},{scratch}")
-            self.channels.append((req_w, res_r, out_r, err_r))
+        for _ in range(count):
+            ends, spec = self._new_channels()
+            child_ends += ends
+            specs.append(",".join(map(str, ends)) + "," + self.scratches[-1])
         config = {"jax": compilation_cache_config(cache_dir, write=False) if cache_dir else {},
                   "cache": cache_dir or "", "nproc": NPROC,
                   "hidden": [*grader_paths(), *(os.path.realpath(h) for h in hidden)]}
+        control = None
+        self._control: socket.socket | None = None
+        if persistent:
+            self._control, control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            config["control"] = control.fileno()
+        self.persistent = persistent
+        self._lock = threading.Lock()  # spawn() from several threads
         status_r, status_w = os.pipe()
+        home = self.scratches[0] if self.scratches else tempfile.mkdtemp(prefix="nnx-zygote-")
+        self._home = None if self.scratches else home
+        if self._home:
+            config["home"] = self._home  # removed by the zygote too, if the grader dies
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-u", str(CHILD_SCRIPT), str(status_w),
                  json.dumps(config), str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                cwd=self.scratches[0], env=_child_env(self.scratches[0]),
-                pass_fds=(status_w, *child_ends), start_new_session=True, close_fds=True)
+                cwd=home, env=_child_env(home),
+                pass_fds=(status_w, *child_ends, *([control.fileno()] if control else [])),
+                start_new_session=True, close_fds=True)
         finally:
             for fd in (status_w, *child_ends):
                 os.close(fd)
+            if control is not None:
+                control.close()
         self.stderr = _Tail(self.proc.stderr)
         self.stderr.start()
         self._status = os.fdopen(status_r, "rb", buffering=0)
@@ -314,8 +332,55 @@ class _Zygote:
         #: Children whose memory cgroup killed a process for its limit.
         self.oom: set[int] = set()
         self._ended = False
+        self._ended_here = False
         self._open = set(range(count))
         threading.Thread(target=self._read_status, daemon=True).start()
+
+    def _new_channels(self) -> tuple[list[int], str]:
+        """A new child's four pipes and scratch directory: the child's ends (to pass on) and
+        the scratch path; the parent's ends are kept in ``channels``."""
+        scratch = tempfile.mkdtemp(prefix="nnx-check-")
+        (req_r, req_w), (res_r, res_w) = os.pipe(), os.pipe()
+        (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+        self.scratches.append(scratch)
+        self.channels.append((req_w, res_r, out_r, err_r))
+        return [req_r, res_w, out_w, err_w], scratch
+
+    def spawn(self) -> int:
+        """Asks a persistent zygote to fork one more child; its index.
+
+        The child's pipe ends travel over the control socket (``SCM_RIGHTS``); the zygote
+        forks it exactly as it forked the first ones.
+
+        Raises:
+            ChildGone: the zygote is gone (it died importing JAX, or was ended).
+        """
+        if self._control is None:
+            raise ValueError("spawn() needs a persistent zygote (persistent=True)")
+        with self._lock:
+            ends, scratch = self._new_channels()
+            k = len(self.channels) - 1
+            self._open.add(k)
+            try:
+                socket.send_fds(self._control, [json.dumps({"worker": k, "scratch": scratch})
+                                                .encode()], ends)
+            except OSError:
+                raise ChildGone("protocol", "the zygote is gone") from None
+            finally:
+                for fd in ends:
+                    os.close(fd)
+        return k
+
+    def shutdown(self) -> None:
+        """Ends a persistent zygote once its open children are released (or now)."""
+        if self._control is not None:
+            try:
+                self._control.close()  # the zygote stops forking and exits after its children
+            except OSError:
+                pass
+        self.persistent = False
+        if not self._open:
+            self._end()
 
     def _read_status(self) -> None:
         for line in iter(self._status.readline, b""):
@@ -359,6 +424,8 @@ class _Zygote:
     def kill(self, k: int) -> None:
         """Kills child ``k`` and whatever it started; before the fork, the zygote itself."""
         with self._cond:
+            if self.persistent:  # a child of a pool is forked at once: wait for its pid
+                self._cond.wait_for(lambda: k in self._pids or self._ended, 5)
             pid, reaped = self._pids.get(k), k in self._codes
         if reaped:
             return  # its pid may already belong to another process
@@ -383,9 +450,15 @@ class _Zygote:
             pass
 
     def release(self, k: int) -> None:
-        """Child ``k`` is done with; after the last one, the zygote goes too."""
+        """Child ``k`` is done with; after the last one, the zygote goes too (unless it is
+        persistent: then at :meth:`shutdown`)."""
         self._open.discard(k)
-        if not self._open:
+        if not self._open and not self.persistent:
+            self._end()
+
+    def _end(self) -> None:
+        if not self._ended_here:
+            self._ended_here = True
             try:
                 # It exits by itself once its last child is reaped and what the children
                 # left behind is ended; killed early, it would leave those orphans to init.
@@ -399,6 +472,40 @@ class _Zygote:
                     stream.close()
                 except OSError:
                     pass
+            if self._home:
+                shutil.rmtree(self._home, ignore_errors=True)
+
+
+class SandboxPool:
+    """Children for a whole batch, forked on demand from one zygote that imports JAX and Flax
+    once: a batch pays that import once, not once per solution. Each child is confined
+    exactly as :meth:`Sandbox.start`'s are (the fork is the same code in the zygote).
+
+    Use as a context manager; :meth:`start` may be called from several threads.
+    """
+
+    def __init__(self, limits: Limits, cache_dir: str | None, hidden: Sequence[str] = ()):
+        self.limits, self.cache_dir = limits, cache_dir
+        self._group = _Zygote(limits, cache_dir, 0, hidden, persistent=True)
+
+    def start(self, count: int) -> list["Sandbox"]:
+        """``count`` new children (their JAX is already imported: they start in milliseconds).
+
+        Raises:
+            ChildGone: the zygote is gone.
+        """
+        return [Sandbox(self.limits, self.cache_dir, self._group, self._group.spawn())
+                for _ in range(count)]
+
+    def close(self) -> None:
+        """Ends the zygote once the children it forked are closed."""
+        self._group.shutdown()
+
+    def __enter__(self) -> "SandboxPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class Sandbox:
@@ -576,12 +683,17 @@ class Sandbox:
         self.hello = header
         return header
 
-    def load(self, path: str, slot: int = 0) -> dict[str, Any]:
+    def load(self, path: str, slot: int = 0, source: bytes | None = None) -> dict[str, Any]:
         """Sends the solution file ``path`` to the child, which imports it from its scratch
-        directory (:func:`read_solution`: a regular file, never through a link)."""
+        directory (:func:`read_solution`: a regular file, never through a link); ``source``,
+        if given, is sent instead of the file's bytes (the code taken from a notebook)."""
         if self.hello is None:
             self.wait_hello()
-        source = read_solution(path)
+        if source is None:
+            source = read_solution(path)
+        elif len(source) > MAX_SOLUTION_BYTES:
+            raise ValueError(f"len(source)={len(source)}, but should be at most "
+                             f"{MAX_SOLUTION_BYTES} bytes")
         self._copies[os.path.join(self.scratch, solution_name(slot))] = os.path.abspath(path)
         self._send({"op": OP_LOAD, "slot": slot, "source": encode_source(source)},
                    "the import of the solution")

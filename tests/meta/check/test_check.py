@@ -280,7 +280,8 @@ def test_bad_flags_exit_2_with_the_domain(argv, needle, capsys):
 
 def test_missing_file_exits_2(capsys):
     assert main(["check", "/nonexistent/solution.py"]) == 2
-    assert "should be an existing file" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "input='/nonexistent/solution.py'" in err and "should be an existing .py" in err
 
 
 def test_split_keeps_shapes_whole_and_covers_every_case_once():
