@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -226,7 +227,13 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
     """Grades ``submissions`` (skipping those ``log`` has graded), then writes the outputs."""
     from conformance.check import _batch
     from conformance.check._pool import CHECK_SHAPES
-    from conformance.check.sandbox import Limits, SandboxPool, default_workers, warm_cache
+    from conformance.check.sandbox import (
+        ChildGone,
+        Limits,
+        SandboxPool,
+        default_workers,
+        warm_cache,
+    )
     from conformance.core import CHECK_CACHE, cache_path
 
     stream = sys.stderr if output == "-" else sys.stdout
@@ -245,7 +252,14 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
             results[sub.id] = done[sub.id]
             if len(submissions) > 1:
                 progress.done(done[sub.id], resumed=True)
-    workers = args.workers or default_workers()
+    # One solution alone gets the cores (its shape groups split between its children); a
+    # class is graded several solutions at once, one child each: each child then starts one
+    # JAX backend and builds each features value's programs once, not once per child.
+    cores = default_workers()
+    if args.workers is not None or len(todo) < 2:
+        workers, lanes = args.workers or cores, 1
+    else:
+        workers, lanes = 1, min(cores, len(todo))
     cpu = int(60 + 4 * args.timeout + args.cases)  # backstop only; the timeouts act first
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, cpu_s=cpu)
     started = time.perf_counter()
@@ -255,6 +269,25 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
         # The pool's zygote imports JAX and Flax once for the whole batch, while this process
         # imports the harness (NumPy, Hypothesis); every solution's children fork from it.
         pool = SandboxPool(limits, cache, hidden=hidden)
+
+        pool_lock = threading.Lock()
+
+        def start() -> list | BaseException:
+            """The next solution's children; a new pool if this one's zygote is gone (no
+            learner can reach it, but the grader must not depend on that); the error if
+            that fails too (the solution then gets a grader error, the batch goes on)."""
+            nonlocal pool
+            with pool_lock:
+                try:
+                    return pool.start(workers)
+                except ChildGone:
+                    pool.close()
+                    try:
+                        pool = SandboxPool(limits, cache, hidden=hidden)
+                        return pool.start(workers)
+                    except Exception as exc:  # noqa: BLE001 - reported per solution
+                        return exc
+
         try:
             _warm(cache, CHECK_SHAPES, warm_cache)
             from conformance.check._draw import draw_cases, new_salt
@@ -263,27 +296,55 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
             salt = new_salt() if args.seed is None else args.seed
             cases = draw_cases(args.cases, salt)
             references: dict = {}
-            boxes = pool.start(workers)
-            for k, sub in enumerate(todo):
-                following = None
-                try:
-                    result = _check_one(args, sub, limits, boxes, salt, cases, references,
-                                        hidden)
-                finally:
-                    # The next solution's children confine themselves while this one is
-                    # reported (they were forked from the pool, not imported afresh).
-                    if k + 1 < len(todo):
-                        following = pool.start(workers)
-                boxes = following
-                from conformance.check._report import render_text
+            from conformance.check._report import render_text
 
+            queue = list(reversed(todo))
+            lock = threading.Lock()
+            stopped: list[int] = []
+
+            def report(sub: Any, result: Any) -> None:
                 render_text(result, stream)
                 record = result_dict(result)
                 results[sub.id] = record
-                if log is not None:
-                    log.append(record)
+                if log is not None and not stopped:
+                    try:
+                        log.append(record)
+                    except OSError as exc:  # every earlier line is on disk: resume from it
+                        stopped.append(2)
+                        print(f"nnx-conformance check: --log={log.path!r}, but should be "
+                              f"writable ({exc}); stopped after {len(results)} of "
+                              f"{len(todo)}, rerun with the same log to resume",
+                              file=sys.stderr)
                 if len(submissions) > 1:
                     progress.done(record)
+
+            def lane() -> None:
+                """Grades submissions off the queue one after another; the next one's
+                children fork and confine themselves while this one is reported."""
+                boxes = start()
+                try:
+                    while True:
+                        with lock:
+                            sub = queue.pop() if queue and not stopped else None
+                            more = bool(queue)
+                        if sub is None:
+                            break
+                        result = _check_one(args, sub, limits, boxes, salt, cases,
+                                            references, hidden, workers)
+                        boxes = start() if more else []
+                        with lock:
+                            report(sub, result)
+                finally:
+                    for box in boxes if isinstance(boxes, list) else []:
+                        box.close()
+
+            threads = [threading.Thread(target=lane, daemon=True) for _ in range(lanes)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if stopped:
+                return 2
         finally:
             pool.close()
     ordered = [results[s.id] for s in submissions]
@@ -294,21 +355,28 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
     return _finish(ordered, fmt, output, args.gradebook, config)
 
 
-def _check_one(args: argparse.Namespace, sub: Any, limits: Any, boxes: list, salt: int,
-               cases: Any, references: dict, hidden: list[str]) -> Any:
-    """One submission's result (never raises: a grader error is a result too). Its bytes are
-    read once: what is hashed is what is graded."""
+def _check_one(args: argparse.Namespace, sub: Any, limits: Any, boxes: Any, salt: int,
+               cases: Any, references: dict, hidden: list[str], workers: int) -> Any:
+    """One submission's result (never raises: a grader error is a result too), graded in
+    ``boxes`` (or the error that kept them from starting). Its bytes are read once: what is
+    hashed is what is graded."""
     import hashlib
 
     from conformance.check._grader import check_solution, grader_error, not_gradable
-    from conformance.check.sandbox import MAX_SOLUTION_BYTES, read_solution, solution_problem
+    from conformance.check.sandbox import (
+        MAX_SOLUTION_BYTES,
+        read_solution,
+        solution_problem,
+    )
 
     def close() -> None:
-        for box in boxes:
+        for box in boxes if isinstance(boxes, list) else []:
             box.close()
 
     key = None
     try:
+        if isinstance(boxes, BaseException):
+            raise boxes
         notebook = sub.path.endswith(".ipynb")
         if notebook:
             from conformance.check._notebook import MAX_NOTEBOOK_BYTES as limit
@@ -332,7 +400,7 @@ def _check_one(args: argparse.Namespace, sub: Any, limits: Any, boxes: list, sal
         else:
             source = read_solution(sub.path)
             key = hashlib.sha256(source).hexdigest()
-        result = check_solution(sub.path, count=args.cases, limits=limits,
+        result = check_solution(sub.path, count=args.cases, limits=limits, workers=workers,
                                 shrink=not args.no_shrink, diagnose=not args.no_diagnose,
                                 sandboxes=boxes, salt=salt, budget_s=args.budget,
                                 hidden=hidden, source=source, submission=sub.id, notes=notes,

@@ -15,9 +15,11 @@ of every sub-test.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from conformance.core import Case, edge_classes
+if TYPE_CHECKING:  # the names alone are imported by the reports (no NumPy at start-up)
+    from conformance.core import Case
 
 #: The sub-tests, in report order: name and what a learner reads about it.
 SUBTESTS: tuple[tuple[str, str], ...] = (
@@ -40,6 +42,8 @@ NAMES: tuple[str, ...] = tuple(name for name, _ in SUBTESTS)
 def features_of(case: Case) -> list[str]:
     """The sub-tests whose feature ``case`` has (none: an ordinary case), from its edge
     classes (:func:`conformance.core.edge_classes`, the one definition of each)."""
+    from conformance.core import edge_classes
+
     labels = set(edge_classes(case))
     found = []
     if not math.isfinite(case.scale):

@@ -422,10 +422,12 @@ def _worker(k: int, specs: dict[int, tuple[int, int, int, int, str]], status_fd:
 def main(argv: list[str]) -> int:
     """The zygote: ``_child.py STATUS_FD CONFIG MEMORY_MB CPU_S SPEC...``.
 
-    ``CONFIG`` is a JSON object: ``jax``, the ``jax.config`` settings to apply (the
-    compilation cache's, read-only for the children, or ``{}``); ``cache``, the cache's
-    directory; ``hidden``, paths no child may read (the grader's packages, the solutions'
-    folders); ``nproc``, each child's process limit. ``MEMORY_MB`` bounds each process and,
+    ``CONFIG`` is a JSON object, or ``-`` to read it from stdin: ``jax``, the ``jax.config``
+    settings to apply (the compilation cache's, read-only for the children, or ``{}``);
+    ``cache``, the cache's directory; ``hidden``, paths no child may read (the grader's
+    packages, the solutions' folders); ``nproc``, each child's process limit; for a pool
+    (``SandboxPool``), ``control``, the socket on which it is asked for more children (see
+    :func:`_serve_pool`), and ``home``, its working directory. ``MEMORY_MB`` bounds each process and,
     where the grader is root, each child's processes together (a cgroup). Each ``SPEC`` is
     ``REQ_FD,RES_FD,OUT_FD,ERR_FD,SCRATCH`` for one child. The zygote sets the limits
     (inherited by every child), imports JAX and Flax (:func:`_hello`), forks the children and
@@ -436,7 +438,13 @@ def main(argv: list[str]) -> int:
     import warnings
 
     _confine.die_with_parent(signal.SIGTERM)
-    status_fd, config = int(argv[1]), json.loads(argv[2])
+    # The config comes on stdin when it is "-" (a class's hidden folders can outgrow the
+    # 128 KiB the kernel allows one argument); stdin is then the null device again.
+    text = sys.stdin.read() if argv[2] == "-" else argv[2]
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    status_fd, config = int(argv[1]), json.loads(text)
     config["memory_mb"] = int(argv[3])
     _confine.set_limits(int(argv[3]), int(argv[4]))
     specs: dict[int, tuple[int, int, int, int, str]] = {}

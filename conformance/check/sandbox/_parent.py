@@ -313,8 +313,8 @@ class _Zygote:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-u", str(CHILD_SCRIPT), str(status_w),
-                 json.dumps(config), str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                 "-", str(limits.memory_mb), str(int(limits.cpu_s)), *specs],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 cwd=home, env=_child_env(home),
                 pass_fds=(status_w, *child_ends, *([control.fileno()] if control else [])),
                 start_new_session=True, close_fds=True)
@@ -323,6 +323,11 @@ class _Zygote:
                 os.close(fd)
             if control is not None:
                 control.close()
+        try:  # the config, on stdin (a pipe holds 64 KiB: a larger one waits for the reader)
+            self.proc.stdin.write(json.dumps(config).encode())
+            self.proc.stdin.close()
+        except OSError:
+            pass  # the zygote died at once: its exit is reported as for any other death
         self.stderr = _Tail(self.proc.stderr)
         self.stderr.start()
         self._status = os.fdopen(status_r, "rb", buffering=0)

@@ -41,7 +41,7 @@ def test_a_mistake_everywhere_costs_every_subtest_but_loads():
 
 def test_a_mistake_only_in_a_combination_costs_combined():
     """Large shapes and big seeds are each right alone: only the combination is wrong."""
-    mistake = lambda c: (c.features > 64 or len(c.x) > 64) and c.seed >= 2**32  # noqa: E731
+    mistake = lambda c: (c.features > 64 or len(c.x) > 64) and c.seed >= 2**32
     assert any(mistake(c) for c in CASES)
     assert failed_names(failing(mistake)) == {"combined"}
 
@@ -50,7 +50,7 @@ def test_an_edge_with_no_case_of_its_own_is_blamed_for_its_combinations():
     """Without a case whose only edge is a nan x, the failures a nan causes (all with other
     edges too) are still put on special_x, not on the combination."""
     cases = [c for c in CASES if not (features_of(c) == ["special_x"])]
-    mistake = lambda c: any(math.isnan(v) for v in c.x)  # noqa: E731
+    mistake = lambda c: any(math.isnan(v) for v in c.x)
     graded = {i: not mistake(c) for i, c in enumerate(cases)}
     assert not all(graded.values())
     assert failed_names(graded, cases) == {"special_x"}
@@ -81,7 +81,7 @@ def test_every_subtest_has_a_case_of_its_own_in_a_default_draw():
 
 
 def test_rows_count_cases_and_name_the_evidence():
-    mistake = lambda c: c.seed >= 2**53  # noqa: E731
+    mistake = lambda c: c.seed >= 2**53
     rows = {t["name"]: t for t in subtests(CASES, failing(mistake), True, False)}
     seed = rows["seed_edges"]
     assert seed["failed"] == sum(mistake(c) for c in CASES)
