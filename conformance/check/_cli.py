@@ -269,7 +269,6 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
         # The pool's zygote imports JAX and Flax once for the whole batch, while this process
         # imports the harness (NumPy, Hypothesis); every solution's children fork from it.
         pool = SandboxPool(limits, cache, hidden=hidden)
-
         pool_lock = threading.Lock()
 
         def start() -> list | BaseException:
@@ -291,12 +290,12 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
         try:
             _warm(cache, CHECK_SHAPES, warm_cache)
             from conformance.check._draw import draw_cases, new_salt
-            from conformance.check._report import result_dict
+            from conformance.check._grader import grader_error
+            from conformance.check._report import render_text, result_dict
 
             salt = new_salt() if args.seed is None else args.seed
             cases = draw_cases(args.cases, salt)
             references: dict = {}
-            from conformance.check._report import render_text
 
             queue = list(reversed(todo))
             lock = threading.Lock()
@@ -318,6 +317,8 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
                 if len(submissions) > 1:
                     progress.done(record)
 
+            lane_errors: list[BaseException] = []
+
             def lane() -> None:
                 """Grades submissions off the queue one after another; the next one's
                 children fork and confine themselves while this one is reported."""
@@ -334,6 +335,8 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
                         boxes = start() if more else []
                         with lock:
                             report(sub, result)
+                except BaseException as exc:  # noqa: BLE001 - the grader's own failure
+                    lane_errors.append(exc)
                 finally:
                     for box in boxes if isinstance(boxes, list) else []:
                         box.close()
@@ -343,6 +346,10 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
                 thread.start()
             for thread in threads:
                 thread.join()
+            for sub in todo if lane_errors else []:  # never a result lost: say what failed
+                if sub.id not in results:
+                    record = result_dict(grader_error(sub.path, lane_errors[0], sub.id))
+                    results[sub.id] = record
             if stopped:
                 return 2
         finally:

@@ -249,3 +249,27 @@ def test_a_pool_child_cannot_reach_the_zygote(tmp_path):
     out = tmp_path / "r.json"
     assert run(str(probe), str(CONFORMING / "state_update.py"), "--json", str(out)) == 0, \
         results(out)
+
+
+def test_a_grader_failure_in_one_lane_loses_no_result(tmp_path, monkeypatch):
+    """The report of one solution fails (the grader's own bug): every submission still has a
+    result in the file, that one a grader error, and the exit code says so."""
+    import conformance.check._report as report
+
+    real = report.render_text
+
+    def render(result, stream=None):
+        if result.submission.endswith("state_update.py"):
+            raise RuntimeError("a broken report")
+        real(result, stream)
+
+    monkeypatch.setattr(report, "render_text", render)
+    out = tmp_path / "r.json"
+    files = [str(CONFORMING / "jax_tree_map.py"), str(CONFORMING / "state_update.py"),
+             str(CONFORMING / "value_api.py")]
+    assert run(*files, "--cases", "20", "--json", str(out)) == 2
+    graded = results(out)
+    assert set(graded) == set(files)
+    assert graded[files[1]]["verdict"] == "error"
+    assert "a broken report" in graded[files[1]]["diagnosis"]["message"]
+    assert graded[files[0]]["verdict"] == graded[files[2]]["verdict"] == "pass"
