@@ -83,11 +83,15 @@ class Submission:
 
 def _clean_id(text: str) -> str:
     """``text`` with every lone surrogate (an undecodable file-name byte) escaped as ``\\xNN``
-    (or ``\\uXXXX``): ids stay distinct, printable, and valid UTF-8 everywhere."""
+    (or ``\\uXXXX``) and every backslash doubled, so that the escaping is one to one (a file
+    literally named ``a\\xff.py`` cannot take the id of ``a<byte 0xff>.py``): ids stay
+    distinct, printable, and valid UTF-8 everywhere."""
     def escape(match: re.Match[str]) -> str:
         code = ord(match.group())
+        if code == 0x5C:
+            return "\\\\"
         return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
-    return re.sub("[\ud800-\udfff]", escape, text)
+    return re.sub("[\\\\\ud800-\udfff]", escape, text)
 
 
 def _gradable(name: str) -> bool:
@@ -337,7 +341,9 @@ def parse_shard(text: str | None,
     """
     if text is None:
         return None
-    match = re.fullmatch(r"\s*(?:(?P<index>[0-9]+|auto)/)?(?P<count>[0-9]+)\s*", text)
+    # At most 9 digits each: a shard count beyond that is no class, and int() of thousands of
+    # digits raises Python's own message.
+    match = re.fullmatch(r"\s*(?:(?P<index>[0-9]{1,9}|auto)/)?(?P<count>[0-9]{1,9})\s*", text)
     if not match:
         raise BatchError(f"--shard={text!r}, but should be {_SHARD_DOMAIN}")
     count = int(match["count"])
@@ -347,7 +353,7 @@ def parse_shard(text: str | None,
             raise BatchError(f"JOB_COMPLETION_INDEX=unset (with --shard {text!r}), but should "
                              f"be the shard index, as a Kubernetes indexed job sets it; or give "
                              f"--shard I/N")
-        if not re.fullmatch(r"[0-9]+", raw.strip()):
+        if not re.fullmatch(r"[0-9]{1,9}", raw.strip()):
             raise BatchError(f"JOB_COMPLETION_INDEX={raw!r}, but should be an integer in "
                              f"0..{max(count - 1, 0)}")
         index = int(raw)
@@ -429,9 +435,12 @@ def _difference(old: Any, new: Any, prefix: str = "settings") -> tuple[str, Any,
 
 
 def _entry(value: Any) -> bool:
-    """Whether ``value`` is a result the log can key: it names its submission and content."""
+    """Whether ``value`` is a result the log can key: it names its submission and content
+    (``sha256`` null for a submission refused unread: a link, a special or oversized file,
+    logged so that a merge keeps it, and never taken as graded by a resume)."""
     return (isinstance(value, dict) and isinstance(value.get("submission"), str)
-            and isinstance(value.get("sha256"), str) and "verdict" in value)
+            and (value.get("sha256") is None or isinstance(value.get("sha256"), str))
+            and "verdict" in value)
 
 
 def _read_log(path: str, notes: list[str]) -> tuple[dict | None, list[dict], int]:
@@ -577,13 +586,15 @@ class ResultLog:
         """Writes ``result`` as one line, flushed and fsynced before returning.
 
         Raises:
-            ValueError: ``result`` has no ``submission``/``sha256`` string or no ``verdict``, or
+            ValueError: ``result`` has no ``submission`` string, ``sha256`` string (or null)
+                or ``verdict``, or
                 is not strict JSON (NaN).
         """
         value = dict(result)
         if not _entry(value):
             raise BatchError(f"result keys={sorted(map(str, value))!r}, but should include "
-                             f"'submission' and 'sha256' (strings) and 'verdict'")
+                             f"'submission' (a string), 'sha256' (a string or null) and "
+                             f"'verdict'")
         line = self._line(value)
         self._write(line)
         self._entries.append(json.loads(line))
@@ -692,6 +703,7 @@ def _final(entries: Sequence[dict]) -> dict[str, dict]:
 
 # --- the gradebook -------------------------------------------------------------------------
 
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
 
@@ -700,11 +712,14 @@ def neutralise_cell(value: Any) -> Any:
 
     Numbers and ``None`` stay as they are; text has its lone surrogates replaced by U+FFFD and,
     if it starts (even after blanks) with ``=``, ``+``, ``-``, ``@``, tab, CR, LF, ``|`` or
-    ``%``, a leading ``'`` so that the spreadsheet shows it as text instead of evaluating it.
+    ``%``, a leading ``'`` so that the spreadsheet shows it as text instead of evaluating it;
+    bidirectional controls (which could make one learner's id read as another's) are escaped.
     """
     if value is None or isinstance(value, (bool, int, float)):
         return value
     text = re.sub("[\ud800-\udfff]", "\ufffd", str(value))
+    # Bidirectional controls would reorder how an id reads in the sheet: shown escaped.
+    text = _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     if text.startswith(_FORMULA) or text.lstrip(" ").startswith(_FORMULA):
         return "'" + text
     return text

@@ -308,7 +308,7 @@ def _grade(args: argparse.Namespace, submissions: list, log: Any, config: Any, f
                 if log is not None and not stopped:
                     try:
                         log.append(record)
-                    except OSError as exc:  # every earlier line is on disk: resume from it
+                    except (OSError, ValueError) as exc:  # earlier lines are on disk
                         stopped.append(2)
                         print(f"nnx-conformance check: --log={log.path!r}, but should be "
                               f"writable ({exc}); stopped after {len(results)} of "

@@ -627,17 +627,19 @@ def _render(lines: list[str], spans: list[tuple[_Span, bool]]) -> list[str]:
     for span, keep in spans:
         for number in {span[0], span[2]}:
             sharing.setdefault(number, []).append((span, keep))
+    touched: set[int] = set()  # each line rebuilt once: a line of 10**5 `;` stays linear
     for span, keep in spans:
         if keep:
             continue
         first, _, last, _ = span
         for number in range(first + 1, last):
             out[number - 1] = ""
-        for number in {first, last}:
-            parts = sorted(sharing[number], key=lambda item: (item[0][0], item[0][1]))
-            pieces = [_segment(lines[number - 1], s[1] if s[0] == number else 0,
-                               s[3] if s[2] == number else None) for s, k in parts if k]
-            out[number - 1] = "; ".join(pieces)
+        touched.update((first, last))
+    for number in touched:
+        parts = sorted(sharing[number], key=lambda item: (item[0][0], item[0][1]))
+        pieces = [_segment(lines[number - 1], s[1] if s[0] == number else 0,
+                           s[3] if s[2] == number else None) for s, k in parts if k]
+        out[number - 1] = "; ".join(pieces)
     return out
 
 

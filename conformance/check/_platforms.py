@@ -126,9 +126,11 @@ def _checked_points(points: dict[str, Any], source: str, complete: bool) -> dict
         if missing:
             raise ConfigError(_problem(source, "points", "missing " + ", ".join(missing),
                                        "a number for every sub-test"))
-        if sum(checked.values()) <= 0:
-            raise ConfigError(_problem(source, "points (total)", sum(checked.values()),
-                                       "> 0 (some sub-test must be worth points)"))
+        total = sum(checked.values())
+        if not 0 < total < math.inf:
+            raise ConfigError(_problem(source, "points (total)", total,
+                                       "> 0 and finite (some sub-test must be worth points; "
+                                       "the sum of very large points overflows)"))
     return {name: checked[name] for name in SUBTEST_NAMES if name in checked}
 
 

@@ -440,7 +440,7 @@ def test_one_run_at_a_time_writes_a_log(tmp_path):
 
 def test_append_refuses_a_result_it_could_not_key(tmp_path):
     with ResultLog(str(tmp_path / "run.jsonl"), SETTINGS) as log:
-        with pytest.raises(BatchError, match="'submission' and 'sha256'"):
+        with pytest.raises(BatchError, match=r"'submission' \(a string\), 'sha256'"):
             log.append({"solution": "a.py", "verdict": "pass"})
         with pytest.raises(ValueError):
             log.append(_result("a", "a" * 64, duration_s=float("nan")))
@@ -630,3 +630,27 @@ def test_shown_escapes_controls_bidi_and_surrogates():
     assert shown("a\tb\nc\x7f\x9b\u2028\u2066\udce9") == \
         "a\\x09b\\x0ac\\x7f\\x9b\\u2028\\u2066\\udce9"
     assert shown("plain ünïcode") == "plain ünïcode"
+
+
+@pytest.mark.skipif(not POSIX, reason="undecodable file names")
+def test_escaped_ids_cannot_collide(tmp_path):
+    """A learner's file literally named ``a\\xff.py`` beside ``a<byte 0xff>.py``: two ids, not a
+    duplicate that would stop the whole class (the escaping is one to one)."""
+    root = os.fsencode(tmp_path / "class")
+    os.makedirs(root)
+    for name in (b"a\xff.py", b"a\\xff.py", b"b.py"):
+        with open(os.path.join(root, name), "wb") as handle:
+            handle.write(b"x = 1\n")
+    ids = _ids(discover([os.fsdecode(root)]))
+    assert len(set(ids)) == 3, ids
+
+
+@pytest.mark.parametrize("text,env", [("9" * 5000 + "/2", {}),
+                                      ("auto/2", {"JOB_COMPLETION_INDEX": "9" * 5000})])
+def test_a_shard_index_of_thousands_of_digits_is_a_usage_error(text, env):
+    with pytest.raises(BatchError, match="but should be"):
+        parse_shard(text, env)
+
+
+def test_gradebook_cells_escape_bidirectional_controls():
+    assert neutralise_cell("alice\u202egnp.py") == "alice\\u202egnp.py"

@@ -69,7 +69,8 @@ def results(path: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def klass(tmp_path_factory) -> Path:
     """A class folder: a Colab notebook that conforms, one with a learner's mistake, a .py
-    that conforms, a syntax error in a learner's folder, and a notebook that is not one."""
+    that conforms, a syntax error in a learner's folder, a notebook that is not one, and a
+    symbolic link."""
     root = tmp_path_factory.mktemp("class")
     notebook(root / "alice" / "homework.ipynb", RIGHT)
     notebook(root / "bob" / "homework.ipynb", WRONG)
@@ -77,6 +78,7 @@ def klass(tmp_path_factory) -> Path:
     (root / "dave").mkdir()
     shutil.copy(LEARNER_FILES / "syntax_error.py", root / "dave" / "solution.py")
     (root / "erin.ipynb").write_text('{"cells": [')
+    (root / "frank.py").symlink_to(root / "carol.py")  # refused unread, still reported
     return root
 
 
@@ -108,7 +110,8 @@ def test_a_notebooks_mistake_is_named_and_costs_only_its_subtest(unsharded):
 
 
 def test_the_class_gets_one_result_each_with_its_id(unsharded):
-    assert sorted(unsharded) == ["alice", "bob", "carol.py", "dave", "erin.ipynb"]
+    assert sorted(unsharded) == ["alice", "bob", "carol.py", "dave", "erin.ipynb", "frank.py"]
+    assert unsharded["frank.py"]["diagnosis"]["kind"] == "not_gradable"
     assert unsharded["carol.py"]["verdict"] == "pass"
     assert unsharded["dave"]["diagnosis"]["kind"] == "syntax_error"
     assert unsharded["erin.ipynb"]["diagnosis"]["kind"] == "bad_notebook"
@@ -151,7 +154,7 @@ def test_shards_merge_to_the_unsharded_run(klass, unsharded, tmp_path, monkeypat
 
 def test_a_rerun_resumes_and_regrades_only_what_changed(klass, tmp_path, capsys):
     work = tmp_path / "class"
-    shutil.copytree(klass, work)
+    shutil.copytree(klass, work, symlinks=True)
     log = tmp_path / "run.jsonl"
     args = [str(work), *SALT, "--log", str(log), "--no-diagnose", "--no-shrink"]
     run(*args)
@@ -162,9 +165,12 @@ def test_a_rerun_resumes_and_regrades_only_what_changed(klass, tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("(resumed)") == 4 and "carol.py: PASS (" in err, err
     lines = [json.loads(line) for line in log.read_text().splitlines()[1:]]
-    assert lines[:len(first)] == first and len(lines) == len(first) + 1
-    assert lines[-1]["submission"] == "carol.py" and lines[-1]["sha256"] != next(
-        r for r in first if r["submission"] == "carol.py")["sha256"]
+    # Graded again: carol's changed file, and the link (refused unread, never taken as done).
+    again = lines[len(first):]
+    assert lines[:len(first)] == first and {r["submission"] for r in again} == \
+        {"carol.py", "frank.py"}
+    carol = next(r for r in again if r["submission"] == "carol.py")
+    assert carol["sha256"] != next(r for r in first if r["submission"] == "carol.py")["sha256"]
 
 
 @pytest.mark.parametrize("fmt,schema", [("gradescope", "gradescope.schema.json"),

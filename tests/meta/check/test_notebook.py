@@ -407,6 +407,9 @@ def timed(path: str) -> tuple[float, object]:
     ("100k shell lines", ["!echo hi\n" * 100_000]),
     ("deep brackets", ["x = " + "(" * 100_000 + "%\n!ls"]),
     ("deep unary", ["x = " + "-" * 500_000 + "1"]),
+    # One line of 150k statements joined by ';' (the dropped ones were rebuilt one by one).
+    ("one line of ;", ["def pure_state_update(seed, x, features, scale):\n    return x\n"
+                       + ";".join("a=0" for _ in range(150_000)) + "\n"]),
     ("many defs", [f"def f{i}(): return f{i + 1}()\n" for i in range(20_000)]
      + ["def pure_state_update(seed, x, features, scale):\n    return f0()\n"]),
 ])

@@ -483,3 +483,12 @@ def test_a_config_built_in_code_is_validated_too():
         GradingConfig(points={**DEFAULT_POINTS, "ordinary": -2})
     with pytest.raises(ConfigError, match=r"points=\"missing loads\""):
         GradingConfig(points={k: v for k, v in DEFAULT_POINTS.items() if k != "loads"})
+
+
+def test_points_whose_sum_overflows_are_refused(tmp_path):
+    """Each point value finite, their total inf: every score would be nan (and a platform's
+    file could not be written after the whole class was graded)."""
+    path = tmp_path / "grading.toml"
+    path.write_text("[points]\nordinary = 1e308\nseed_edges = 1e308\n")
+    with pytest.raises(ConfigError, match=r"points \(total\)=inf, but should be > 0 and finite"):
+        load_config(str(path))
