@@ -160,9 +160,6 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
     started = time.perf_counter()
     submission = path if submission is None else submission
     path = os.path.abspath(path)
-    if source is None:
-        source = read_solution(path)
-    digest = hashlib.sha256(source).hexdigest()
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers={workers!r}, but should be an integer >= 1")
@@ -177,6 +174,9 @@ def check_solution(path: str, count: int = 200, limits: Limits = Limits(),
                 limits, cache, workers, hidden=[os.path.dirname(path), *hidden])]
             if cache:  # while the children import JAX; they read the cache only later
                 warm_cache(cache, CHECK_SHAPES)
+        if source is None:  # (raises for a file no child may be given: the boxes close)
+            source = read_solution(path)
+        digest = hashlib.sha256(source).hexdigest()
         workers = len(boxes)
         cases = draw_cases(count, salt) if cases is None else tuple(cases)
         shapes = len({c.shape for c in cases})
@@ -227,8 +227,9 @@ def grader_error(path: str, error: BaseException, submission: str | None = None,
 _NOT_GRADABLE_HINTS = {
     "bad_notebook": "Save the notebook again from Jupyter or Colab (File > Download > .ipynb) "
                     "and resubmit it.",
-    "not_gradable": "Submit one regular .py or .ipynb file (not a link, a folder or a "
-                    f"file over {MAX_SOLUTION_BYTES // 1024} KiB).",
+    "not_gradable": "Submit one regular .py (at most "
+                    f"{MAX_SOLUTION_BYTES // 1024} KiB) or .ipynb file, not a link or a "
+                    "folder.",
 }
 
 
