@@ -266,11 +266,13 @@ def _share_ir_context() -> bool:
 
     JAX makes a fresh context, loading its dialects, for every program it lowers (about 3 ms
     each): a check's child lowers each eager operation of the solution once per shape, and
-    with the compilation cache warm this was a third of its work (measured in
-    ``benchmarks/bench_check.py --batch``). One context per process holds the same dialects, and
+    with the compilation cache warm this was a third of its first calls' time (a profile of
+    the 217 calls; figures in ``benchmarks/README.md``). One context per process holds the
+    same dialects, and
     the programs, their cache keys and their compiled code are the same. A child lives for one
-    solution, so what the shared context accumulates is bounded. Only where ``make_ir_context``
-    is the module-level factory every lowering calls (JAX 0.4.26 and later); left alone
+    solution, so what the shared context accumulates is bounded. Done in the zygote, which
+    lowers nothing, so every child starts with an empty cache. Only where
+    ``make_ir_context`` is the module-level factory every lowering calls; left alone
     elsewhere.
     """
     try:
