@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_check import CONFORMING, ROOT, timed
+from bench_check import CONFORMING, side_by_side, timed  # noqa: E402
 
 
 def main() -> None:
@@ -35,23 +35,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    import compileall
-
     py = sys.executable
-    sides = {"this tree": ROOT, "baseline": args.baseline.resolve()}
+    sides, envs, reports = side_by_side(args.baseline)
     klass = Path(tempfile.mkdtemp(prefix="nnx-bench-class-"))
     sources = sorted(CONFORMING.glob("*.py"))
     files = []
     for k, source in zip(range(args.solutions), itertools.cycle(sources)):
         files.append(klass / f"s{k:03d}_{source.name}")
         shutil.copy(source, files[-1])
-    envs, reports = {}, {}
-    for name, tree in sides.items():
-        for package in ("conformance", "implementations", "oracles"):
-            compileall.compile_dir(str(tree / package), quiet=1)
-        envs[name] = dict(os.environ, PYTHONPATH=str(tree),
-                          NNX_CONFORMANCE_CACHE=tempfile.mkdtemp(prefix="nnx-bench-cache-"))
-        reports[name] = os.path.join(tempfile.mkdtemp(prefix="nnx-bench-report-"), "r.json")
 
     def check(name: str, paths: list[Path]) -> tuple[float, float, list[dict]]:
         argv = [py, "-m", "conformance", "check", *map(str, paths), "--json", reports[name]]

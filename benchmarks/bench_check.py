@@ -193,11 +193,14 @@ def main() -> None:
           f"{len(files) / (batch / 60):.1f} solutions per minute")
 
 
-def compare(args: argparse.Namespace, py: str, flags: list[str]) -> None:
-    """Warm checks of this tree and of ``args.baseline``, alternating with the author's loop."""
+def side_by_side(baseline: Path) -> tuple[dict[str, Path], dict[str, dict[str, str]],
+                                          dict[str, str]]:
+    """This tree and ``baseline`` as two sides measured alternately: each byte-compiled, with
+    an environment of its own (its packages first, a fresh cache of its own) and a report path.
+    Returns ``(trees, environments, report paths)``, each keyed "this tree" and "baseline"."""
     import compileall
 
-    sides = {"this tree": ROOT, "baseline": args.baseline.resolve()}
+    sides = {"this tree": ROOT, "baseline": baseline.resolve()}
     envs, reports = {}, {}
     for name, tree in sides.items():
         for package in ("conformance", "implementations", "oracles"):
@@ -205,6 +208,12 @@ def compare(args: argparse.Namespace, py: str, flags: list[str]) -> None:
         envs[name] = dict(os.environ, PYTHONPATH=str(tree),
                           NNX_CONFORMANCE_CACHE=tempfile.mkdtemp(prefix="nnx-bench-cache-"))
         reports[name] = os.path.join(tempfile.mkdtemp(prefix="nnx-bench-report-"), "r.json")
+    return sides, envs, reports
+
+
+def compare(args: argparse.Namespace, py: str, flags: list[str]) -> None:
+    """Warm checks of this tree and of ``args.baseline``, alternating with the author's loop."""
+    sides, envs, reports = side_by_side(args.baseline)
 
     def warm(name: str) -> float:
         argv = [py, "-m", "conformance", "check", str(SOLUTION), *flags, "--json",

@@ -8,7 +8,6 @@ does not exist, bad flags), always with a message naming the flag or path, never
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -424,20 +423,12 @@ def _finish(results: list[dict], fmt: str, output: str | None, gradebook: str | 
     """Writes the result file and the gradebook; the exit code of the whole batch."""
     from conformance.check import _batch, _platforms
 
-    if output is not None:
-        if fmt == "json":
-            from conformance.check._report import SCHEMA
+    from conformance.check._report import write_json, write_text
 
-            text = json.dumps({"schema": SCHEMA, "ok": all(r["verdict"] == "pass"
-                                                           for r in results),
-                               "results": results}, indent=2, allow_nan=False)
-        else:
-            text = _platforms.render(results, fmt, config)
-        if output == "-":
-            sys.stdout.write(text.rstrip("\n") + "\n")
-        else:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text.rstrip("\n") + "\n")
+    if output is not None and fmt == "json":
+        write_json(results, output)
+    elif output is not None:
+        write_text(_platforms.render(results, fmt, config), output)
     if gradebook:
         rows = []
         for r in results:

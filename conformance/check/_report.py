@@ -70,20 +70,27 @@ def result_dict(result: CheckResult) -> dict[str, Any]:
         "sha256": result.sha256, "subtests": result.subtests, "notes": result.notes})
 
 
-def document(results: Sequence[CheckResult]) -> dict[str, Any]:
-    """The whole JSON document for a (batch) check."""
-    return {"schema": SCHEMA, "ok": all(r.ok for r in results),
-            "results": [result_dict(r) for r in results]}
+def document(results: Sequence[CheckResult | dict[str, Any]]) -> dict[str, Any]:
+    """The whole JSON document for a (batch) check, of results or of their objects as
+    :func:`result_dict` made them (a log's, a merge's)."""
+    records = [r if isinstance(r, dict) else result_dict(r) for r in results]
+    return {"schema": SCHEMA, "ok": all(r["verdict"] == "pass" for r in records),
+            "results": records}
 
 
-def write_json(results: Sequence[CheckResult], target: str) -> None:
+def write_json(results: Sequence[CheckResult | dict[str, Any]], target: str) -> None:
     """Writes :func:`document` to ``target`` (``-`` is stdout); strict JSON, no NaN literals."""
-    text = json.dumps(document(results), indent=2, allow_nan=False)
+    write_text(json.dumps(document(results), indent=2, allow_nan=False), target)
+
+
+def write_text(text: str, target: str) -> None:
+    """Writes a result file's ``text``, ending in one newline, to ``target`` (``-``: stdout)."""
+    text = text.rstrip("\n") + "\n"
     if target == "-":
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text)
     else:
         with open(target, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+            handle.write(text)
 
 
 def _fmt(values: Any) -> str:
