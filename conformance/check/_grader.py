@@ -113,7 +113,8 @@ def _confinement(hellos: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "read_capability": any(r.get("read_capability") is True for r in reports),
             "namespaces": every("namespaces"), "fsize_mb": max(sizes) if sizes else None,
             "scratch_mb": max(scratches) if scratches else None,
-            "memory_mb": max(memories) if memories else None}
+            "memory_mb": max(memories) if memories else None,
+            "private_cache": every("private_cache")}
 
 
 def check_solution(path: str, count: int = 200, limits: Limits = Limits(),

@@ -51,11 +51,18 @@ def compilation_cache_config(path: str, write: bool = True) -> dict[str, Any]:
     of this suite's programs); without, the cache is only read.
 
     Plain data, so that a process that cannot import this package (the check's children) can
-    apply it: ``for name, value in config.items(): jax.config.update(name, value)``.
+    apply it: ``jax.config.update(name, value)`` for each item, skipping a name the installed
+    JAX does not know (``AttributeError``); the cache is on when its directory was applied.
+
+    ``jax_persistent_cache_enable_xla_caches`` is off: JAX otherwise puts a GPU autotuning
+    cache under the directory into the compile options that each program's key hashes, so a
+    program's key depended on where the cache lies, and a check's child, whose cache is a
+    directory of its own that links the shared entries, found none of them.
     """
     return {"jax_compilation_cache_dir": path,
             "jax_persistent_cache_min_compile_time_secs": 0.0 if write else _NEVER,
-            "jax_persistent_cache_min_entry_size_bytes": 0}
+            "jax_persistent_cache_min_entry_size_bytes": 0,
+            "jax_persistent_cache_enable_xla_caches": "none"}
 
 
 def enable_compilation_cache(scope: str = "") -> Path | None:
@@ -67,9 +74,11 @@ def enable_compilation_cache(scope: str = "") -> Path | None:
     import jax
 
     path = cache_path(True, scope)
-    try:
-        for name, value in compilation_cache_config(path).items():
+    applied = []
+    for name, value in compilation_cache_config(path).items():
+        try:
             jax.config.update(name, value)
-    except (AttributeError, KeyError):
-        return None
-    return Path(path)
+            applied.append(name)
+        except (AttributeError, KeyError):  # an option this JAX does not have
+            pass
+    return Path(path) if "jax_compilation_cache_dir" in applied else None

@@ -250,15 +250,24 @@ def _hello(jax_config: dict[str, Any]) -> dict:
                     else "legacy", x64=bool(jax.config.jax_enable_x64))
         info["shared_ir_context"] = _share_ir_context()
         if jax_config:
-            try:
-                for name, value in jax_config.items():
-                    jax.config.update(name, value)
-                info["cache"] = True
-            except Exception:  # noqa: BLE001 - an old JAX without the cache still works
-                info["cache"] = False
+            info["cache"] = "jax_compilation_cache_dir" in _apply(jax, jax_config)
     except Exception as exc:  # noqa: BLE001
         info.update(jax=None, flax=None, error=_text(exc))
     return info
+
+
+def _apply(jax: Any, settings: dict[str, Any]) -> list[str]:
+    """Applies ``jax.config`` ``settings`` (``compilation_cache_config``'s), skipping those the
+    installed JAX does not have (an old JAX without the cache still works); the names
+    applied."""
+    applied = []
+    for name, value in settings.items():
+        try:
+            jax.config.update(name, value)
+            applied.append(name)
+        except Exception:  # noqa: BLE001 - AttributeError for an unknown option
+            pass
+    return applied
 
 
 def _share_ir_context() -> bool:
@@ -415,10 +424,55 @@ def _worker(k: int, specs: dict[int, tuple[int, int, int, int, str]], status_fd:
     needed, readable = config["reads"]
     user = _confine.drop_privileges(scratch, [*needed, scratch], int(config.get("nproc", 512)),
                                     pid)
+    private_cache = _private_cache(scratch, config)
     confinement = _confine.landlock([scratch], [*readable, scratch])
     confinement.update(user, namespaces=namespace, fsize_mb=_confine.FSIZE_MB,
-                       scratch_mb=scratch_mb, memory_mb=memory_mb)
+                       scratch_mb=scratch_mb, memory_mb=memory_mb, private_cache=private_cache)
     return _serve(req_fd, res_fd, dict(hello, pid=pid, confinement=confinement))
+
+
+#: The child's own compilation cache, in its scratch directory (see :func:`_private_cache`).
+PRIVATE_CACHE = ".nnx-jax-cache"
+
+
+def _private_cache(scratch: str, config: dict[str, Any]) -> bool:
+    """Gives this child a compilation cache of its own that also holds the shared one's
+    programs; whether it did (run as the child's user, before Landlock).
+
+    The shared cache stays read-only: only the trusted warm-up writes what children load. But
+    a solution that builds its ``jax.jit`` inside ``pure_state_update`` (a common style: a new
+    function object at every call) made JAX compile the same program again at every call, a
+    compilation cache being the only place JAX finds a program compiled for another function
+    object. Here the cache is a directory of the scratch file system holding a symbolic link
+    to each of the shared cache's entries, with every compiled program kept: the shared
+    programs are read through the links (writing through one reaches the shared file, which
+    Landlock forbids), and what the solution compiles is compiled once per shape and then
+    loaded, by this child alone; it goes with the scratch directory.
+    """
+    shared = config.get("cache")
+    settings = config.get("jax") or {}
+    if not shared or "jax_compilation_cache_dir" not in settings:
+        return False
+    try:
+        import jax
+
+        private = os.path.join(scratch, PRIVATE_CACHE)
+        os.mkdir(private, 0o700)
+        with os.scandir(shared) as entries:
+            for entry in entries:
+                if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                    os.symlink(entry.path, os.path.join(private, entry.name))
+        jax.config.update("jax_compilation_cache_dir", private)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        return True
+    except Exception:  # noqa: BLE001 - the shared cache, read-only, as before
+        try:
+            import jax
+
+            jax.config.update("jax_compilation_cache_dir", shared)
+        except Exception:  # noqa: BLE001
+            pass
+        return False
 
 
 def main(argv: list[str]) -> int:
@@ -605,8 +659,7 @@ def warm(argv: list[str]) -> int:
     import jax
     from flax import nnx
 
-    for name, value in json.loads(argv[2]).items():
-        jax.config.update(name, value)
+    _apply(jax, json.loads(argv[2]))
 
     def recipe(seed: Any, x: Any, features: Any, scale: Any) -> Any:
         model = nnx.Linear(x.shape[-1], int(features), rngs=nnx.Rngs(int(seed)))

@@ -242,9 +242,9 @@ def warm_cache(cache_dir: str, shapes: Sequence[tuple[int, int]], timeout_s: flo
 
 
 def _warm_key(shapes: Sequence[tuple[int, int]]) -> str:
-    """What decides the programs the warm-up compiles: the packages (their files' identity,
-    found without importing them or reading their metadata, which is slow), JAX's environment
-    variables, the shapes and the recipe."""
+    """What decides the programs the warm-up compiles and their keys: the packages (their
+    files' identity, found without importing them or reading their metadata, which is slow),
+    JAX's environment variables, the shapes, the cache's settings and the recipe."""
     import hashlib
     import importlib.util
 
@@ -258,7 +258,8 @@ def _warm_key(shapes: Sequence[tuple[int, int]]) -> str:
         packages.append([spec.origin, info.st_mtime_ns, info.st_size] if info else None)
     env = _child_env("")
     digest = hashlib.sha256(json.dumps(
-        [sys.version, packages, {k: env.get(k) for k in PASS_ENV}, list(shapes)]).encode())
+        [sys.version, packages, {k: env.get(k) for k in PASS_ENV}, list(shapes),
+         compilation_cache_config("")]).encode())
     digest.update(CHILD_SCRIPT.read_bytes())
     return digest.hexdigest()[:24]
 

@@ -150,11 +150,12 @@ def test_solution_cannot_signal_or_write_outside_its_child():
     found = json.loads(line[5:])
     assert found["targets"] >= 2, found  # the grader (pytest) and the zygote at least
     assert found["write_cwd"] == "allowed", found
-    assert (found["write_outside"] == found["write_run_cache"] == found["write_own_cache"]
+    assert (found["write_outside"] == found["write_run_cache"] == found["write_shared_cache"]
             == "PermissionError"), found
     assert "allowed" not in found["write_others_stdout"], found
     assert not probe.exists()
     own = Path(cache_path(True, CHECK_CACHE))
+    assert os.path.realpath(found["shared_cache"]) == os.path.realpath(own), found
     assert not (own / "nnx-harm-grader-probe").exists()
     assert not (own.parent / "nnx-harm-grader-probe").exists()
     if abi >= 6:
@@ -192,6 +193,25 @@ def test_conforming_solution_passes_with_environment_and_purity():
     assert result.cases == len(draw_cases(5, result.salt))
     assert result.environment["prng_mode"] in ("partitionable", "legacy")
     assert result.purity == {"checked": True, "pure": True, "impure_cases": []}
+
+
+def test_a_jit_built_at_every_call_compiles_once_per_shape():
+    """The child's own compilation cache keeps what the solution compiles: a ``jax.jit`` made
+    anew at every call compiles on a shape's first call only (it compiled at every call when
+    the children could only read the shared cache)."""
+    result = quick(FIXTURES / "jit_every_call.py", count=20, shrink=False)
+    assert result.ok and result.confinement["private_cache"] is True, result.diagnosis
+    rows = [line.split()[1:] for line in result.output["stdout"].splitlines()
+            if line.startswith("COMPILED ")]
+    first = [int(misses) for _, nth, misses in rows if nth == "1"]
+    again = [int(misses) for _, nth, misses in rows if nth != "1"]
+    assert len(rows) == result.cases and again and max(first) > 0, rows
+    assert again == [0] * len(again), rows
+
+
+def test_without_the_cache_a_child_has_no_cache_of_its_own():
+    result = quick(GOOD, use_cache=False)
+    assert result.ok and result.confinement["private_cache"] is False, result.confinement
 
 
 def test_impure_solution_passes_but_is_reported():
@@ -258,7 +278,7 @@ def test_cli_exit_codes_and_strict_json(tmp_path, capsys):
     assert bad["environment"]["jaxlib"] == installed_jaxlib()
     assert set(bad["confinement"]) == {"landlock_abi", "writes", "reads", "tcp", "signals",
                                        "user", "nproc", "read_capability", "namespaces",
-                                       "fsize_mb", "scratch_mb", "memory_mb"}
+                                       "fsize_mb", "scratch_mb", "memory_mb", "private_cache"}
     assert isinstance(bad["salt"], int)
     assert "solutions per minute" in capsys.readouterr().out
 

@@ -2,9 +2,9 @@
 
 It finds the grader and the check's other processes the way an attacker would, by their
 command lines in /proc, then tries to signal them and to write their stdout, the check's
-cache, a directory outside its own and its own directory. Every attempt is harmless if it
-succeeds (signal 0 only probes; the writes are empty), so a host without the confinement does
-not hurt the test run: the test then fails on this output.
+shared cache, a directory outside its own and its own directory. Every attempt is harmless if
+it succeeds (signal 0 only probes; the writes are empty), so a host without the confinement
+does not hurt the test run: the test then fails on this output.
 """
 import json
 import os
@@ -43,10 +43,16 @@ found["signal_others"] = sorted({_try(lambda p=p: os.kill(p, 0)) for p in target
 found["write_others_stdout"] = sorted({_try(lambda p=p: open(f"/proc/{p}/fd/1", "a").close())
                                        for p in targets})
 outside = os.path.join(os.path.dirname(os.getcwd()), "nnx-harm-grader-probe")
+# The configured cache is the child's own directory of links: the check's shared cache is
+# where they lead, and the run's cache beside it.
 cache = jax.config.jax_compilation_cache_dir or os.getcwd()
-run_cache = os.path.join(os.path.dirname(cache), "nnx-harm-grader-probe")  # the run's cache
+links = sorted(e.path for e in os.scandir(cache) if e.is_symlink()) if os.path.isdir(cache) \
+    else []
+shared = os.path.dirname(os.path.realpath(links[0])) if links else cache
+found["shared_cache"] = shared
+run_cache = os.path.join(os.path.dirname(shared), "nnx-harm-grader-probe")
 for name, path in (("write_outside", outside), ("write_run_cache", run_cache),
-                   ("write_own_cache", os.path.join(cache, "nnx-harm-grader-probe")),
+                   ("write_shared_cache", os.path.join(shared, "nnx-harm-grader-probe")),
                    ("write_cwd", "probe.txt")):
     found[name] = _try(lambda path=path: open(path, "a", encoding="utf-8").close())
 print("HARM " + json.dumps(found))
