@@ -1,14 +1,18 @@
 """A lookup table with no model that tries every place to keep what it is given for its next
-submission (its directory, $HOME, /tmp, /dev/shm, the cache), and prints how many inputs it
-recalled from an earlier check. It answers zeros for what it does not recall."""
+submission (its directory, $HOME, /tmp, /dev/shm, its compilation cache and the shared one),
+and prints how many inputs it recalled from an earlier check. It answers zeros for what it
+does not recall."""
 import json
 import os
 
 import jax
 import numpy as np
 
-PLACES = [os.getcwd(), os.environ.get("HOME", "."), "/tmp", "/dev/shm",
-          jax.config.jax_compilation_cache_dir or "."]
+CACHE = jax.config.jax_compilation_cache_dir or "."
+# The child's own cache holds links to the shared cache's entries: the shared one too.
+LINKS = [e.path for e in os.scandir(CACHE) if e.is_symlink()] if os.path.isdir(CACHE) else []
+PLACES = [os.getcwd(), os.environ.get("HOME", "."), "/tmp", "/dev/shm", CACHE,
+          *{os.path.dirname(os.path.realpath(link)) for link in LINKS[:1]}]
 recalled = {}
 for place in PLACES:
     try:
