@@ -234,7 +234,8 @@ def test_hostile_files_in_a_batch_cannot_touch_the_next_learners_grade(tmp_path)
     graded = results(out)
     assert graded["9_conforming.py"]["verdict"] == "pass", graded["9_conforming.py"]
     assert graded["8_mutant.py"]["diagnosis"]["mutant"] == "seed_through_float"
-    assert graded["3_memory_bomb.py"]["diagnosis"]["kind"] == "memory"
+    # the limit, or the call's deadline when a loaded machine allocates slowly
+    assert graded["3_memory_bomb.py"]["diagnosis"]["kind"] in ("memory", "timeout")
     assert graded["2_poisons_cache.py"]["verdict"] == "fail"
 
 
