@@ -450,29 +450,21 @@ def _private_cache(scratch: str, config: dict[str, Any]) -> bool:
     loaded, by this child alone; it goes with the scratch directory.
     """
     shared = config.get("cache")
-    settings = config.get("jax") or {}
-    if not shared or "jax_compilation_cache_dir" not in settings:
+    jax = sys.modules.get("jax")  # the zygote's import (``_hello``), if it succeeded
+    if not shared or jax is None or "jax_compilation_cache_dir" not in config.get("jax", {}):
         return False
+    private = os.path.join(scratch, PRIVATE_CACHE)
     try:
-        import jax
-
-        private = os.path.join(scratch, PRIVATE_CACHE)
         os.mkdir(private, 0o700)
         with os.scandir(shared) as entries:
             for entry in entries:
                 if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
                     os.symlink(entry.path, os.path.join(private, entry.name))
-        jax.config.update("jax_compilation_cache_dir", private)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        return True
-    except Exception:  # noqa: BLE001 - the shared cache, read-only, as before
-        try:
-            import jax
-
-            jax.config.update("jax_compilation_cache_dir", shared)
-        except Exception:  # noqa: BLE001
-            pass
-        return False
+    except OSError:
+        return False  # JAX still reads the shared cache, read-only, as before
+    settings = {"jax_compilation_cache_dir": private,
+                "jax_persistent_cache_min_compile_time_secs": 0.0}
+    return len(_apply(jax, settings)) == len(settings)  # else it keeps no program
 
 
 def main(argv: list[str]) -> int:
